@@ -1,0 +1,11 @@
+"""HybridInference: an LLM inference gateway.
+
+Map of the package (imports point one way, left to right):
+
+    gateway/ -> routing/ -> adapters/ -> (schemas/, errors, config/)
+    storage/, observability/ -> (schemas/, errors, config/)
+
+``app.create_app`` and ``cli`` are the only modules that see everything.
+"""
+
+__version__ = "0.1.0"

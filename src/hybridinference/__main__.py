@@ -1,0 +1,5 @@
+"""``python -m hybridinference`` runs the CLI."""
+
+from hybridinference.cli import main
+
+main()

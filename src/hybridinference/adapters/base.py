@@ -1,0 +1,50 @@
+"""The adapter contract: one provider protocol, translated to and from OpenAI shapes.
+
+Adapters never retry, pick routes, touch metrics or write logs; routing does that.
+They raise only ``errors.UpstreamError`` subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+JSONObject = dict[str, Any]
+
+
+class Endpoint(StrEnum):
+    CHAT = "chat"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    """What routing hands an adapter: an OpenAI-shaped body already aimed at the upstream
+    model, and the deadlines that bound this attempt (event-loop clock, seconds)."""
+
+    endpoint: Endpoint
+    body: JSONObject
+    request_id: str
+    first_byte_timeout: float
+    idle_timeout: float
+    deadline: float
+
+
+class Adapter(Protocol):
+    kind: str
+
+    async def complete(self, call: UpstreamCall) -> JSONObject:
+        """One whole OpenAI-shaped response (chat.completion, text_completion or list)."""
+
+    def stream(self, call: UpstreamCall) -> AsyncIterator[JSONObject]:
+        """OpenAI-shaped chunks as they arrive. Closing the iterator closes the upstream
+        connection. The first chunk arrives within ``first_byte_timeout``, later ones
+        within ``idle_timeout`` of each other, all before ``deadline``."""
+
+    async def probe(self) -> None:
+        """A check that costs no tokens; returns when healthy, raises UpstreamError."""
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,151 @@
+"""The pooled HTTP client and the one place upstream failures become gateway errors."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import aiohttp
+import orjson
+
+from hybridinference.errors import (
+    GatewayError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamServerError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+MAX_ERROR_MESSAGE = 500
+
+
+def create_session(connect_timeout: float) -> aiohttp.ClientSession:
+    """One keep-alive pool per upstream host, TCP_NODELAY on every connection."""
+    connector = aiohttp.TCPConnector(
+        limit=0,  # the gateway's own limits bound concurrency, not the pool
+        limit_per_host=0,
+        ttl_dns_cache=300,
+        keepalive_timeout=60,
+        enable_cleanup_closed=False,
+        socket_factory=_nodelay_socket,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout),
+        json_serialize=lambda obj: orjson.dumps(obj).decode(),
+        skip_auto_headers=("User-Agent",),
+        auto_decompress=True,
+        trust_env=False,
+    )
+
+
+def _nodelay_socket(addr_info: tuple[int, int, int, str, tuple[str, int]]) -> socket.socket:
+    family, type_, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=type_, proto=proto)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def error_for_status(status: int, body: bytes, retry_after: str | None, route: str) -> UpstreamError:
+    """Map an upstream HTTP error status to a gateway error; most specific first."""
+    detail = _upstream_message(body)
+    suffix = f": {detail}" if detail else ""
+    if status == 429:
+        return UpstreamRateLimited(
+            f"{route} is rate limited{suffix}", retry_after=_seconds(retry_after)
+        )
+    if status in (408, 504):
+        return UpstreamTimeout(f"{route} timed out (HTTP {status}){suffix}")
+    if status in (401, 403):
+        # The gateway's own credentials were refused: a route fault, not the client's.
+        return UpstreamUnavailable(f"{route} refused the gateway's credentials (HTTP {status})")
+    if status == 404:
+        return UpstreamServerError(f"{route} does not know the model (HTTP 404){suffix}")
+    if status >= 500 or status < 400:
+        return UpstreamServerError(f"{route} failed (HTTP {status}){suffix}")
+    return UpstreamRejected(f"{route} rejected the request{suffix}", status_code=status)
+
+
+def _upstream_message(body: bytes) -> str:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    message: object = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            message = err.get("message")
+        elif isinstance(err, str):
+            message = err
+        else:
+            message = data.get("message") or data.get("detail")
+    return message[:MAX_ERROR_MESSAGE] if isinstance(message, str) else ""
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+@contextmanager
+def map_transport_errors(route: str) -> Iterator[None]:
+    """Turn aiohttp/asyncio failures into gateway errors, cause chained."""
+    try:
+        yield
+    except GatewayError:
+        raise
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"{route} timed out") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise UpstreamUnavailable(f"{route} is unreachable ({_reason(exc)})") from exc
+    except aiohttp.ServerDisconnectedError as exc:
+        raise UpstreamUnavailable(f"{route} closed the connection") from exc
+    except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
+        raise UpstreamProtocolError(f"{route} sent a broken response") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(f"{route} failed ({type(exc).__name__})") from exc
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamProtocolError(f"{route} sent invalid JSON") from exc
+    except (ConnectionError, OSError) as exc:
+        raise UpstreamUnavailable(f"{route} connection failed") from exc
+
+
+def _reason(exc: aiohttp.ClientConnectorError) -> str:
+    os_error = exc.os_error
+    if isinstance(os_error, socket.gaierror):
+        return "DNS lookup failed"
+    if isinstance(os_error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "TLS error"
+    return type(os_error).__name__ if os_error else "connect failed"
+
+
+def remaining(deadline: float, limit: float) -> float:
+    """Seconds until the sooner of ``limit`` from now and the absolute ``deadline``."""
+    return max(0.0, min(limit, deadline - asyncio.get_running_loop().time()))
+
+
+async def read_limited(response: aiohttp.ClientResponse, limit: int, route: str) -> bytes:
+    """The whole body, refusing one larger than ``limit`` bytes before it fills memory."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise UpstreamProtocolError(f"{route} sent an oversized response")
+    chunks: list[bytes] = []
+    size = 0
+    async for data in response.content.iter_any():
+        size += len(data)
+        if size > limit:
+            raise UpstreamProtocolError(f"{route} sent an oversized response")
+        chunks.append(data)
+    return b"".join(chunks)

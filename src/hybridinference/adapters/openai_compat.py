@@ -1,0 +1,161 @@
+"""Adapter for OpenAI-compatible upstreams: vLLM, SGLang, Ollama /v1, OpenAI, DeepSeek,
+Zhipu/GLM, Chutes, Featherless, OpenRouter.
+
+The body is forwarded as the client sent it (unknown fields included); only ``model``
+is aimed at the upstream, and streams always ask for usage so that it can be logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+import orjson
+
+from hybridinference.adapters.base import Endpoint, JSONObject, UpstreamCall
+from hybridinference.adapters.http import (
+    error_for_status,
+    map_transport_errors,
+    read_limited,
+    remaining,
+)
+from hybridinference.adapters.sse import SSEParser
+from hybridinference.config.schema import OpenAIProviderConfig
+from hybridinference.errors import UpstreamProtocolError, UpstreamServerError
+
+PATHS: Mapping[Endpoint, str] = {
+    Endpoint.CHAT: "/chat/completions",
+    Endpoint.COMPLETIONS: "/completions",
+    Endpoint.EMBEDDINGS: "/embeddings",
+}
+#: the top-level field a well-formed response must have, per endpoint
+REQUIRED_FIELD: Mapping[Endpoint, str] = {
+    Endpoint.CHAT: "choices",
+    Endpoint.COMPLETIONS: "choices",
+    Endpoint.EMBEDDINGS: "data",
+}
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class OpenAICompatAdapter:
+    kind = "openai"
+
+    def __init__(
+        self,
+        name: str,
+        config: OpenAIProviderConfig,
+        session: aiohttp.ClientSession,
+        api_key: str | None,
+    ) -> None:
+        self.name = name
+        self._base_url = config.base_url
+        self._session = session
+        headers = {"Content-Type": "application/json", **config.headers}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._headers = headers
+
+    async def complete(self, call: UpstreamCall) -> JSONObject:
+        url = self._base_url + PATHS[call.endpoint]
+        data = orjson.dumps(call.body)
+        with map_transport_errors(self.name):
+            async with asyncio.timeout(remaining(call.deadline, call.first_byte_timeout)):
+                response = await self._session.post(url, data=data, headers=self._headers)
+            try:
+                async with asyncio.timeout(remaining(call.deadline, call.idle_timeout)):
+                    body = await read_limited(response, MAX_RESPONSE_BYTES, self.name)
+            finally:
+                response.release()
+            if response.status >= 300:
+                raise error_for_status(
+                    response.status, body, response.headers.get("Retry-After"), self.name
+                )
+            result = orjson.loads(body)
+        if not isinstance(result, dict) or REQUIRED_FIELD[call.endpoint] not in result:
+            raise UpstreamProtocolError(f"{self.name} sent a response of the wrong shape")
+        return result
+
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[JSONObject]:
+        body = dict(call.body)
+        body["stream"] = True
+        options = body.get("stream_options")
+        body["stream_options"] = {
+            **(options if isinstance(options, dict) else {}),
+            "include_usage": True,
+        }
+        url = self._base_url + PATHS[call.endpoint]
+        with map_transport_errors(self.name):
+            async with asyncio.timeout(remaining(call.deadline, call.first_byte_timeout)):
+                response = await self._session.post(
+                    url, data=orjson.dumps(body), headers=self._headers
+                )
+            try:
+                if response.status >= 300:
+                    async with asyncio.timeout(remaining(call.deadline, call.idle_timeout)):
+                        error_body = await response.content.read(1024 * 1024)
+                    raise error_for_status(
+                        response.status,
+                        error_body,
+                        response.headers.get("Retry-After"),
+                        self.name,
+                    )
+                parser = SSEParser()
+                # the first chunk must come within first_byte; every later one within idle
+                wait = call.first_byte_timeout
+                content = response.content
+                finished = False
+                while True:
+                    async with asyncio.timeout(remaining(call.deadline, wait)):
+                        line = await content.readline()
+                    event = parser.feed_line(line) if line else parser.finish()
+                    if event is not None:
+                        if event.data == "[DONE]":
+                            return
+                        chunk = self._decode_chunk(event.data)
+                        finished = finished or _has_finish_reason(chunk)
+                        wait = call.idle_timeout
+                        yield chunk
+                    if not line:
+                        if finished:
+                            return
+                        raise UpstreamProtocolError(f"{self.name} ended the stream early")
+            finally:
+                # Closing (not releasing) guarantees the upstream sees the cancellation.
+                if not response.content.at_eof():
+                    response.close()
+                else:
+                    response.release()
+
+    def _decode_chunk(self, data: str) -> JSONObject:
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamProtocolError(f"{self.name} sent a malformed stream event") from exc
+        if not isinstance(chunk, dict):
+            raise UpstreamProtocolError(f"{self.name} sent a malformed stream event")
+        error = chunk.get("error")
+        if error is not None:
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise UpstreamServerError(f"{self.name} failed mid-stream: {message}"[:600])
+        return chunk
+
+    async def probe(self) -> None:
+        with map_transport_errors(self.name):
+            async with asyncio.timeout(5):
+                async with self._session.get(
+                    self._base_url + "/models", headers=self._headers
+                ) as response:
+                    body = await response.read()
+                    if response.status >= 300:
+                        raise error_for_status(response.status, body, None, self.name)
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+def _has_finish_reason(chunk: JSONObject) -> bool:
+    choices = chunk.get("choices")
+    if not isinstance(choices, list):
+        return False
+    return any(isinstance(c, dict) and c.get("finish_reason") for c in choices)

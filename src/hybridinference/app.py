@@ -1,0 +1,97 @@
+"""The composition root: ``create_app(config, env)`` builds the FastAPI app and, in its
+lifespan, the one ``AppState`` (store, routing, key cache, log writer)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from hybridinference import __version__
+from hybridinference.config.schema import GatewayConfig
+from hybridinference.gateway import include_routes
+from hybridinference.gateway.auth import KeyCache, KeyHasher, resolve_secret
+from hybridinference.gateway.deps import STATE_KEY
+from hybridinference.gateway.errors import install_error_handlers
+from hybridinference.gateway.middleware import RequestContextMiddleware
+from hybridinference.routing.build import build_routing
+from hybridinference.state import AppState
+from hybridinference.storage import LogWriter, open_store
+
+logger = logging.getLogger(__name__)
+
+
+def secret_file(config: GatewayConfig) -> Path:
+    """Where the fallback key-hashing secret lives: beside the embedded database."""
+    path = config.storage.url.removeprefix("sqlite:///")
+    return Path(path).parent / "hybridinference.secret"
+
+
+def key_hasher(config: GatewayConfig, env: Mapping[str, str]) -> KeyHasher:
+    return KeyHasher(resolve_secret(env.get(config.auth.key_secret_env), secret_file(config)))
+
+
+def create_app(
+    config: GatewayConfig, env: Mapping[str, str], *, rng: random.Random | None = None
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(config.storage.url)
+        await store.ping()
+        routing = build_routing(config, env, rng or random.Random())
+        keys = KeyCache(
+            store,
+            key_hasher(config, env),
+            required=config.auth.required,
+            refresh_seconds=config.auth.refresh_seconds,
+            clock=time.monotonic,
+        )
+        await keys.reload()
+        keys.start()
+        writer = LogWriter(
+            store,
+            queue_size=config.storage.queue_size,
+            batch_size=config.storage.batch_size,
+            flush_interval=config.storage.flush_interval,
+        )
+        writer.start()
+        state = AppState(
+            config=config,
+            routing=routing,
+            keys=keys,
+            store=store,
+            writer=writer,
+            admin_token=env.get(config.auth.admin_token_env) or None,
+            clock=time.perf_counter,
+            wall_clock=time.time,
+            started_at=time.time(),
+        )
+        setattr(app.state, STATE_KEY, state)
+        if routing.disabled_providers:
+            logger.info("providers disabled (key env var unset): %s",
+                        ", ".join(routing.disabled_providers))
+        try:
+            yield
+        finally:
+            await keys.aclose()
+            await writer.aclose()
+            await routing.aclose()
+            await store.aclose()
+
+    app = FastAPI(
+        title="HybridInference",
+        version=__version__,
+        description="OpenAI-compatible LLM inference gateway.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    include_routes(app)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,167 @@
+"""The ``hybridinference`` command: serve, check-config, keys, version."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+import orjson
+
+from hybridinference import __version__
+from hybridinference.config import GatewayConfig, load_config
+from hybridinference.errors import ConfigError
+from hybridinference.gateway.auth import describe_key, issue_key
+from hybridinference.routing.build import check_strategies
+from hybridinference.storage import Store, open_store
+
+T = TypeVar("T")
+CONFIG_ENV = "HYBRIDINFERENCE_CONFIG"
+DEFAULT_CONFIG = "config/quickstart.yaml"
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    envvar=CONFIG_ENV,
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help=f"YAML config file (or ${CONFIG_ENV}).",
+)
+
+
+def _load(path: str) -> GatewayConfig:
+    try:
+        config = load_config(path, os.environ)
+        check_strategies(config)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    return config
+
+
+def app_from_env() -> object:
+    """uvicorn factory: every worker process builds its own app from the same file."""
+    from hybridinference.app import create_app
+
+    config = _load(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
+    return create_app(config, dict(os.environ))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """HybridInference: one OpenAI-compatible endpoint for local engines and cloud APIs."""
+
+
+@main.command()
+@config_option
+@click.option("--host", default=None, help="Bind address (default: server.host from config).")
+@click.option("--port", default=None, type=int, help="Port (default: server.port from config).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(config_path: str, host: str | None, port: int | None, workers: int,
+          log_level: str) -> None:
+    """Run the gateway."""
+    import uvicorn
+
+    config = _load(config_path)
+    os.environ[CONFIG_ENV] = os.path.abspath(config_path)
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        "hybridinference.cli:app_from_env",
+        factory=True,
+        host=host or config.server.host,
+        port=config.server.port if port is None else port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+        log_level=log_level,
+        timeout_graceful_shutdown=30,
+        backlog=4096,
+    )
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_path: str) -> None:
+    """Validate a config file; exit non-zero with the problem if it is invalid."""
+    config = _load(config_path)
+    routes = sum(len(m.routes) for m in config.models)
+    click.echo(
+        f"{config_path}: OK ({len(config.providers)} providers, {len(config.models)} models, "
+        f"{routes} routes)"
+    )
+
+
+@main.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(__version__)
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys (stored in the configured database)."""
+
+
+def _with_store(config: GatewayConfig, action: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = open_store(config.storage.url)
+        try:
+            return await action(store)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
+@keys.command("create")
+@config_option
+@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option("--model", "models", multiple=True, help="Allowed model (repeat); default: all.")
+def keys_create(config_path: str, name: str, models: tuple[str, ...]) -> None:
+    """Create a key. The secret is printed once and never stored."""
+    from hybridinference.app import key_hasher
+
+    config = _load(config_path)
+    hasher = key_hasher(config, os.environ)
+    record, secret = _with_store(
+        config,
+        lambda store: issue_key(
+            store, hasher, name=name, allowed_models=models or None, now=time.time()
+        ),
+    )
+    click.echo(orjson.dumps({**describe_key(record), "key": secret}, option=orjson.OPT_INDENT_2))
+    click.echo("Store this key now: it cannot be shown again.", err=True)
+
+
+@keys.command("list")
+@config_option
+def keys_list(config_path: str) -> None:
+    """List keys (never their secrets)."""
+    config = _load(config_path)
+    records = _with_store(config, lambda store: store.list_keys())
+    click.echo(orjson.dumps([describe_key(r) for r in records], option=orjson.OPT_INDENT_2))
+
+
+@keys.command("revoke")
+@config_option
+@click.argument("key_id")
+def keys_revoke(config_path: str, key_id: str) -> None:
+    """Revoke a key by id; running gateways stop accepting it within seconds."""
+    config = _load(config_path)
+    if not _with_store(config, lambda store: store.revoke_key(key_id, time.time())):
+        click.echo(f"error: no active key with id {key_id!r}", err=True)
+        sys.exit(1)
+    click.echo(f"revoked {key_id}")

@@ -1,0 +1,84 @@
+"""Load a YAML config file: ``${VAR}`` / ``${VAR:-default}`` interpolation, then validation.
+
+Every failure becomes a ``ConfigError`` whose message names the file, the field and
+what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from hybridinference.config.schema import GatewayConfig
+from hybridinference.errors import ConfigError
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+def _interpolate(value: object, env: Mapping[str, str], where: str) -> object:
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: environment variable {name} is not set (no default)")
+
+        return _VAR.sub(substitute, value)
+    if isinstance(value, list):
+        return [_interpolate(item, env, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    return value
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("openai", "demo") and out.startswith("providers."):
+            continue  # the discriminated union's tag adds no information
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def parse_config(data: object, env: Mapping[str, str], source: str) -> GatewayConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        interpolated = _interpolate(data, env, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        return GatewayConfig.model_validate(interpolated)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = _format_location(tuple(err["loc"]))
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown field (not allowed here; check the spelling)"
+            problems.append(f"{loc}: {message}")
+        raise ConfigError(f"{source}: invalid configuration\n  " + "\n  ".join(problems)) from None
+
+
+def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data, env, str(path))

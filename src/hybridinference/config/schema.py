@@ -1,0 +1,167 @@
+"""The configuration file's shape: pydantic models, frozen, unknown fields rejected.
+
+Providers are a discriminated union on ``kind``; adding a provider kind means adding one
+model here and one entry in ``adapters.registry``. Cross-references (a route naming a
+provider, duplicate model names) are checked in ``GatewayConfig`` itself.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Timeouts(Strict):
+    """Seconds. ``first_byte`` bounds the wait for response headers (and first SSE event)."""
+
+    connect: float = Field(5.0, gt=0)
+    first_byte: float = Field(60.0, gt=0)
+    idle: float = Field(60.0, gt=0, description="Longest gap between two stream chunks.")
+    total: float = Field(600.0, gt=0, description="Whole request, all attempts included.")
+
+
+class Pricing(Strict):
+    """US dollars per one million tokens."""
+
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+
+
+OpenAIProfile = Literal[
+    "generic",
+    "openai",
+    "vllm",
+    "sglang",
+    "ollama",
+    "deepseek",
+    "zhipu",
+    "chutes",
+    "featherless",
+    "openrouter",
+]
+
+
+class ProviderBase(Strict):
+    location: Literal["local", "cloud"] = "cloud"
+    optional: bool = Field(
+        False,
+        description="Disable this provider (instead of failing) when its api_key_env is unset.",
+    )
+    timeouts: Timeouts | None = None
+
+
+class OpenAIProviderConfig(ProviderBase):
+    """Any OpenAI-compatible endpoint: vLLM, SGLang, Ollama /v1, OpenAI, DeepSeek, ..."""
+
+    kind: Literal["openai"]
+    base_url: str
+    api_key_env: str | None = None
+    profile: OpenAIProfile = "generic"
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class DemoProviderConfig(ProviderBase):
+    """A built-in deterministic simulated model: no network, no key, no GPU."""
+
+    kind: Literal["demo"]
+    location: Literal["local", "cloud"] = "local"
+    ttft_ms: float = Field(30.0, ge=0)
+    tokens_per_second: float = Field(200.0, gt=0)
+    max_tokens: int = Field(64, ge=1)
+
+
+ProviderConfig = Annotated[
+    OpenAIProviderConfig | DemoProviderConfig,
+    Field(discriminator="kind"),
+]
+
+
+class RouteConfig(Strict):
+    provider: str
+    model: str = Field(description="The model name the upstream knows.")
+    weight: float = Field(1.0, ge=0)
+    pricing: Pricing = Pricing()
+
+
+class ModelConfig(Strict):
+    name: str = Field(min_length=1)
+    aliases: tuple[str, ...] = ()
+    routes: tuple[RouteConfig, ...] = Field(min_length=1)
+    strategy: str = "weighted"
+    context_length: int | None = Field(None, gt=0)
+    max_output_tokens: int | None = Field(None, gt=0)
+    owned_by: str = "hybridinference"
+    description: str = ""
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+
+
+class AuthConfig(Strict):
+    required: bool = Field(True, description="When false every request is anonymous.")
+    key_secret_env: str = "HYBRIDINFERENCE_KEY_SECRET"
+    admin_token_env: str = "HYBRIDINFERENCE_ADMIN_TOKEN"
+    refresh_seconds: float = Field(5.0, gt=0, description="How often keys are re-read.")
+
+
+class StorageConfig(Strict):
+    url: str = "sqlite:///hybridinference.db"
+    store_content: bool = False
+    queue_size: int = Field(100_000, ge=1)
+    batch_size: int = Field(500, ge=1)
+    flush_interval: float = Field(0.2, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError("expected sqlite:///PATH")
+        return value
+
+
+class RoutingConfig(Strict):
+    max_attempts: int = Field(3, ge=1)
+
+
+class GatewayConfig(Strict):
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    storage: StorageConfig = StorageConfig()
+    timeouts: Timeouts = Timeouts()
+    routing: RoutingConfig = RoutingConfig()
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: tuple[ModelConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> GatewayConfig:
+        seen: dict[str, str] = {}
+        for index, model in enumerate(self.models):
+            for name in (model.name, *model.aliases):
+                if name in seen:
+                    raise ValueError(
+                        f"models[{index}]: name {name!r} is already used by model {seen[name]!r}"
+                    )
+                seen[name] = model.name
+            for r_index, route in enumerate(model.routes):
+                if route.provider not in self.providers:
+                    known = ", ".join(sorted(self.providers)) or "none defined"
+                    raise ValueError(
+                        f"models[{index}].routes[{r_index}].provider: unknown provider "
+                        f"{route.provider!r} (expected one of: {known})"
+                    )
+        return self

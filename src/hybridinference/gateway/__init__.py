@@ -1,0 +1,70 @@
+"""The HTTP surface: one module per endpoint family.
+
+- ``inference``: chat completions, completions, embeddings (JSON and SSE).
+- ``models``, ``health``, ``admin``: the other endpoints.
+- ``exchange``: one request's lifecycle and its single log row.
+- ``streaming``: upstream chunks → client SSE.
+- ``auth``: API keys (hashing, cache); ``body``: JSON parsing and validation.
+- ``middleware``: request id; ``responses``: JSON/SSE/error responses; ``errors``: handlers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from hybridinference.gateway import admin, health, inference, models
+from hybridinference.schemas.openai import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    ErrorResponse,
+)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in (
+        (400, "Malformed JSON or an invalid field"),
+        (401, "Missing or invalid API key"),
+        (404, "Unknown model"),
+        (413, "Body over the configured limit"),
+        (429, "Rate limited"),
+        (502, "Upstream failure"),
+        (503, "No route available"),
+        (504, "Upstream timeout"),
+    )
+}
+
+
+def _body(schema: type[Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema.model_json_schema()}},
+        }
+    }
+
+
+def include_routes(app: FastAPI) -> None:
+    for path, endpoint, schema in (
+        ("/v1/chat/completions", inference.chat_completions, ChatCompletionRequest),
+        ("/v1/completions", inference.completions, CompletionRequest),
+        ("/v1/embeddings", inference.embeddings, EmbeddingRequest),
+    ):
+        app.add_api_route(
+            path, endpoint, methods=["POST"], response_model=None, responses=ERRORS,
+            openapi_extra=_body(schema), tags=["inference"],
+        )
+    app.add_api_route("/v1/models", models.list_models, methods=["GET"], response_model=None,
+                      tags=["models"])
+    app.add_api_route("/health", health.liveness, methods=["GET"], response_model=None,
+                      tags=["health"])
+    app.add_api_route("/health/ready", health.readiness, methods=["GET"], response_model=None,
+                      tags=["health"])
+    app.add_api_route("/admin/keys", admin.create_key, methods=["POST"], response_model=None,
+                      tags=["admin"])
+    app.add_api_route("/admin/keys", admin.list_keys, methods=["GET"], response_model=None,
+                      tags=["admin"])
+    app.add_api_route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"],
+                      response_model=None, tags=["admin"])

@@ -1,0 +1,70 @@
+"""``/admin/keys``: create (secret shown once), list, revoke. Admin token required."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+
+from hybridinference.errors import GatewayError, NotFound
+from hybridinference.gateway.auth import check_admin, describe_key, issue_key, presented_key
+from hybridinference.gateway.body import read_json_object, validate
+from hybridinference.gateway.deps import app_state
+from hybridinference.gateway.responses import JSONResponse, error_response
+
+
+class CreateKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    allowed_models: list[str] | None = None
+
+
+def _authorize(request: Request) -> None:
+    headers = request.headers
+    check_admin(
+        app_state(request).admin_token,
+        presented_key(headers.get("authorization"), headers.get("x-api-key")),
+    )
+
+
+async def create_key(request: Request) -> JSONResponse:
+    state = app_state(request)
+    try:
+        _authorize(request)
+        body = await read_json_object(request, state.config.server.max_body_bytes)
+        validate(CreateKey, body)
+        spec = CreateKey.model_validate(body)
+        record, secret = await issue_key(
+            state.store,
+            state.keys.hasher,
+            name=spec.name,
+            allowed_models=tuple(spec.allowed_models) if spec.allowed_models else None,
+            now=state.wall_clock(),
+        )
+    except GatewayError as exc:
+        return error_response(exc)
+    state.keys.remember(record)
+    return JSONResponse({**describe_key(record), "key": secret}, status_code=201)
+
+
+async def list_keys(request: Request) -> JSONResponse:
+    state = app_state(request)
+    try:
+        _authorize(request)
+    except GatewayError as exc:
+        return error_response(exc)
+    keys = await state.store.list_keys()
+    return JSONResponse({"object": "list", "data": [describe_key(k) for k in keys]})
+
+
+async def revoke_key(request: Request) -> JSONResponse:
+    state = app_state(request)
+    key_id = request.path_params["key_id"]
+    try:
+        _authorize(request)
+        if not await state.store.revoke_key(key_id, state.wall_clock()):
+            raise NotFound(f"No active key with id {key_id!r}.", param="key_id")
+    except GatewayError as exc:
+        return error_response(exc)
+    state.keys.forget(key_id)
+    return JSONResponse({"id": key_id, "revoked": True})

@@ -1,0 +1,206 @@
+"""API keys: generation, HMAC hashing, and the in-memory cache every request checks.
+
+Only HMAC-SHA256(server secret, key) is stored. Requests never wait on the database for
+a key check: the cache is reloaded in the background, and an unknown key triggers at most
+one reload per second (so a key created a moment ago by the CLI works at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hybridinference.errors import AuthenticationFailed
+from hybridinference.schemas.keys import ApiKeyRecord
+from hybridinference.storage.base import Store
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "hi-"
+PREFIX_SHOWN = 10
+MISS_RELOAD_INTERVAL = 1.0
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_key_id() -> str:
+    return "key_" + secrets.token_hex(8)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHasher:
+    secret: bytes
+
+    def hash(self, key: str) -> str:
+        return hmac.new(self.secret, key.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling. ``key_id`` is None when auth is off (anonymous)."""
+
+    key_id: str | None
+    allowed_models: tuple[str, ...] | None
+
+
+ANONYMOUS = Principal(key_id=None, allowed_models=None)
+
+
+def presented_key(authorization: str | None, api_key: str | None) -> str | None:
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    if api_key:
+        return api_key.strip()
+    return None
+
+
+class KeyCache:
+    def __init__(
+        self,
+        store: Store,
+        hasher: KeyHasher,
+        *,
+        required: bool,
+        refresh_seconds: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._required = required
+        self._refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._by_hash: dict[str, ApiKeyRecord] = {}
+        self._last_reload = float("-inf")
+        self._reload_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def required(self) -> bool:
+        return self._required
+
+    @property
+    def hasher(self) -> KeyHasher:
+        return self._hasher
+
+    async def reload(self) -> None:
+        async with self._reload_lock:
+            keys = await self._store.list_keys()
+            self._by_hash = {k.key_hash: k for k in keys if k.active}
+            self._last_reload = self._clock()
+
+    def forget(self, key_id: str) -> None:
+        """Drop a revoked key at once in this process (others catch up on reload)."""
+        self._by_hash = {h: k for h, k in self._by_hash.items() if k.id != key_id}
+
+    def remember(self, key: ApiKeyRecord) -> None:
+        self._by_hash = {**self._by_hash, key.key_hash: key}
+
+    async def authenticate(self, key: str | None) -> Principal:
+        if not self._required:
+            return ANONYMOUS
+        if not key:
+            raise AuthenticationFailed(
+                "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+            )
+        digest = self._hasher.hash(key)
+        record = self._by_hash.get(digest)
+        if record is None and self._clock() - self._last_reload >= MISS_RELOAD_INTERVAL:
+            try:
+                await self.reload()
+            except Exception:
+                logger.exception("reloading API keys failed")
+            record = self._by_hash.get(digest)
+        if record is None or not hmac.compare_digest(record.key_hash, digest):
+            raise AuthenticationFailed("Invalid API key.")
+        return Principal(key_id=record.id, allowed_models=record.allowed_models)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._refresh_loop(), name="api-key-refresh")
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_seconds)
+            try:
+                await self.reload()
+            except Exception:
+                logger.exception("reloading API keys failed; keeping the cached set")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+
+def check_admin(token: str | None, presented: str | None) -> None:
+    if token is None:
+        raise AuthenticationFailed(
+            "The admin API is disabled: set the admin token environment variable."
+        )
+    if presented is None or not hmac.compare_digest(token.encode(), presented.encode()):
+        raise AuthenticationFailed("Invalid admin token.", code="invalid_admin_token")
+
+
+async def issue_key(
+    store: Store,
+    hasher: KeyHasher,
+    *,
+    name: str,
+    allowed_models: tuple[str, ...] | None,
+    now: float,
+) -> tuple[ApiKeyRecord, str]:
+    """Create and store a key; the secret is returned once and never stored."""
+    secret = generate_key()
+    record = ApiKeyRecord(
+        id=new_key_id(),
+        name=name,
+        key_hash=hasher.hash(secret),
+        prefix=secret[:PREFIX_SHOWN],
+        allowed_models=allowed_models,
+        created_at=now,
+    )
+    await store.create_key(record)
+    return record, secret
+
+
+def describe_key(record: ApiKeyRecord) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "allowed_models": list(record.allowed_models) if record.allowed_models else None,
+        "created_at": record.created_at,
+        "revoked_at": record.revoked_at,
+        "active": record.active,
+    }
+
+
+def resolve_secret(env_value: str | None, fallback_file: Path) -> bytes:
+    """The server secret keys are hashed under: the env var when set, else a random secret
+    kept (mode 0600) in ``fallback_file`` beside the embedded database."""
+    if env_value:
+        return env_value.encode()
+    try:
+        return fallback_file.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    fallback_file.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48).encode()
+    fd = os.open(fallback_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secret)
+    return secret

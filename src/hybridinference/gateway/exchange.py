@@ -1,0 +1,112 @@
+"""One request as the gateway sees it, from the first byte in to exactly one log row out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+from starlette.requests import Request
+from starlette.types import Receive
+
+from hybridinference.errors import GatewayError
+from hybridinference.gateway.auth import Principal
+from hybridinference.routing.trace import RequestTrace
+from hybridinference.schemas.records import RequestRecord
+
+if TYPE_CHECKING:
+    from hybridinference.state import AppState
+
+T = TypeVar("T")
+CLIENT_CLOSED = 499  # nginx's code for "client closed request"
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the response started."""
+
+
+class Exchange:
+    def __init__(self, state: AppState, request: Request, endpoint: str) -> None:
+        scope = request.scope
+        self._state = state
+        self.request_id: str = scope["hybridinference.request_id"]
+        self.endpoint = endpoint
+        started: float = scope["hybridinference.started"]
+        self.trace = RequestTrace(
+            request_id=self.request_id,
+            clock=time.perf_counter,
+            started=started,
+            loop_time=asyncio.get_running_loop().time,
+            deadline=asyncio.get_running_loop().time() + state.config.timeouts.total,
+        )
+        self.principal: Principal | None = None
+        self.model: str | None = None
+        self.stream = False
+        self.client_ip = request.client.host if request.client else None
+        self.content: dict[str, Any] | None = {} if state.config.storage.store_content else None
+        self._finished = False
+
+    def route_headers(self) -> dict[str, str]:
+        route = self.trace.route
+        return {"x-hybridinference-route": route.name} if route is not None else {}
+
+    def finish(self, status: int, error: GatewayError | None = None, *, cancelled: bool = False) -> None:
+        """Emit the request's log row; only the first call counts."""
+        if self._finished:
+            return
+        self._finished = True
+        trace = self.trace
+        now = trace.clock()
+        usage = trace.usage
+        record = RequestRecord(
+            request_id=self.request_id,
+            created_at=self._state.wall_clock() - (now - trace.started),
+            endpoint=self.endpoint,
+            key_id=self.principal.key_id if self.principal else None,
+            model=self.model,
+            route=trace.route.name if trace.route else None,
+            status=status,
+            error_type=(error.code or error.error_type) if error else ("cancelled" if cancelled else None),
+            latency_ms=round((now - trace.started) * 1000, 3),
+            ttft_ms=(
+                round((trace.first_token_at - trace.started) * 1000, 3)
+                if trace.first_token_at is not None
+                else None
+            ),
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            total_tokens=usage.total_tokens if usage else 0,
+            cost=trace.cost(),
+            stream=self.stream,
+            attempts=tuple(trace.attempts),
+            cancelled=cancelled,
+            client_ip=self.client_ip,
+            content=orjson.dumps(self.content).decode() if self.content else None,
+        )
+        self._state.writer.submit(record)
+
+    def disconnected(self) -> None:
+        self.finish(CLIENT_CLOSED, cancelled=True)
+
+
+async def cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
+    """Await ``work``; if the client disconnects first, cancel it (closing the upstream
+    request) and raise ``ClientDisconnected``."""
+    task = asyncio.ensure_future(work)
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if watcher.done() and not watcher.cancelled():
+            raise ClientDisconnected from None
+        raise
+    finally:
+        watcher.cancel()

@@ -1,0 +1,94 @@
+"""``POST /v1/chat/completions``, ``/v1/completions`` and ``/v1/embeddings``.
+
+Thin on purpose: authenticate, read the body once, resolve the model, hand over to the
+routing manager, respond (JSON or SSE). Every path ends in exactly one log row.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hybridinference.adapters.base import Endpoint
+from hybridinference.errors import GatewayError
+from hybridinference.gateway.auth import presented_key
+from hybridinference.gateway.body import read_json_object, validate
+from hybridinference.gateway.deps import app_state
+from hybridinference.gateway.exchange import (
+    CLIENT_CLOSED,
+    ClientDisconnected,
+    Exchange,
+    cancel_on_disconnect,
+)
+from hybridinference.gateway.responses import EventStreamResponse, JSONResponse, error_response
+from hybridinference.gateway.streaming import relay
+from hybridinference.schemas.openai import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+)
+from hybridinference.schemas.usage import Usage
+
+
+async def serve_inference(
+    request: Request, endpoint: Endpoint, schema: type[BaseModel]
+) -> Response | EventStreamResponse:
+    state = app_state(request)
+    exchange = Exchange(state, request, endpoint.value)
+    headers = request.headers
+    try:
+        exchange.principal = await state.keys.authenticate(
+            presented_key(headers.get("authorization"), headers.get("x-api-key"))
+        )
+        body = await read_json_object(request, state.config.server.max_body_bytes)
+        validate(schema, body)
+        model: str = body["model"]
+        exchange.model = model
+        routed = state.routing.manager.resolve(model, exchange.principal.allowed_models)
+        if exchange.content is not None:
+            exchange.content["request"] = body
+        manager = state.routing.manager
+        if body.get("stream") and endpoint is not Endpoint.EMBEDDINGS:
+            exchange.stream = True
+            options = body.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True
+            opened = await cancel_on_disconnect(
+                request.receive, manager.open_stream(routed, endpoint, body, exchange.trace)
+            )
+            return EventStreamResponse(
+                relay(opened, exchange, model, include_usage),
+                headers=exchange.route_headers(),
+                on_disconnect=exchange.disconnected,
+            )
+        result = await cancel_on_disconnect(
+            request.receive, manager.complete(routed, endpoint, body, exchange.trace)
+        )
+        exchange.trace.mark_first_token()
+        exchange.trace.usage = Usage.from_openai(result.get("usage"))
+        result["model"] = model
+        if exchange.content is not None:
+            exchange.content["response"] = result
+        exchange.finish(200)
+        return JSONResponse(result, headers=exchange.route_headers())
+    except GatewayError as exc:
+        exchange.finish(exc.status_code, exc)
+        return error_response(exc, exchange.route_headers())
+    except ClientDisconnected:
+        exchange.disconnected()
+        return Response(status_code=CLIENT_CLOSED)
+    except BaseException:
+        exchange.finish(500)
+        raise
+
+
+async def chat_completions(request: Request) -> Response | EventStreamResponse:
+    return await serve_inference(request, Endpoint.CHAT, ChatCompletionRequest)
+
+
+async def completions(request: Request) -> Response | EventStreamResponse:
+    return await serve_inference(request, Endpoint.COMPLETIONS, CompletionRequest)
+
+
+async def embeddings(request: Request) -> Response | EventStreamResponse:
+    return await serve_inference(request, Endpoint.EMBEDDINGS, EmbeddingRequest)

@@ -1,0 +1,103 @@
+"""Responses: orjson JSON, the OpenAI error envelope, and an SSE response that never
+buffers and cancels its producer the moment the client goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from hybridinference.errors import GatewayError
+
+SSE_HEADERS = (
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+)
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_envelope(exc: GatewayError) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": exc.message,
+            "type": exc.error_type,
+            "param": exc.param,
+            "code": exc.code,
+        }
+    }
+
+
+def error_response(exc: GatewayError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        error_envelope(exc), status_code=exc.status_code, headers={**exc.headers(), **(headers or {})}
+    )
+
+
+class EventStreamResponse(Response):
+    """Streams ``body`` as it is produced. A client disconnect cancels the producer at once
+    (closing the upstream request) and calls ``on_disconnect``."""
+
+    def __init__(
+        self,
+        body: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+        on_disconnect: Callable[[], None],
+    ) -> None:
+        # Response.__init__ is skipped on purpose: there is no body to render.
+        self.status_code = 200
+        self.background = None
+        self._body = body
+        self._headers = [*SSE_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
+        self._on_disconnect = on_disconnect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pump = asyncio.create_task(self._pump(send))
+        watch = asyncio.create_task(_wait_for_disconnect(receive))
+        try:
+            done, _ = await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            pump.cancel()
+            watch.cancel()
+            raise
+        if pump in done:
+            watch.cancel()
+            error = None if pump.cancelled() else pump.exception()
+            if isinstance(error, OSError):  # the client went away while we were writing
+                self._on_disconnect()
+            elif error is not None:
+                raise error
+            return
+        self._on_disconnect()
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await pump
+
+    async def _pump(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self._headers})
+        try:
+            async for data in self._body:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+        finally:
+            closer = getattr(self._body, "aclose", None)
+            if closer is not None:
+                await closer()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -1,0 +1,38 @@
+"""The request log row and the routing attempts it carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    route: str
+    outcome: str  # "ok" or the error code
+    latency_ms: float
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """Exactly one per request, success or failure, streamed or not."""
+
+    request_id: str
+    created_at: float  # unix seconds
+    endpoint: str
+    key_id: str | None
+    model: str | None
+    route: str | None
+    status: int
+    error_type: str | None
+    latency_ms: float
+    ttft_ms: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost: float
+    stream: bool
+    attempts: tuple[Attempt, ...] = ()
+    cancelled: bool = False
+    client_ip: str | None = None
+    content: str | None = None  # only when storage.store_content is on
