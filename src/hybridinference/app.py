@@ -73,8 +73,9 @@ def create_app(
         )
         setattr(app.state, STATE_KEY, state)
         if routing.disabled_providers:
-            logger.info("providers disabled (key env var unset): %s",
-                        ", ".join(routing.disabled_providers))
+            logger.info(
+                "providers disabled (key env var unset): %s", ", ".join(routing.disabled_providers)
+            )
         try:
             yield
         finally:

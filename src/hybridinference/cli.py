@@ -63,17 +63,23 @@ def main() -> None:
 @click.option("--host", default=None, help="Bind address (default: server.host from config).")
 @click.option("--port", default=None, type=int, help="Port (default: server.port from config).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1))
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(config_path: str, host: str | None, port: int | None, workers: int,
-          log_level: str) -> None:
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def serve(
+    config_path: str, host: str | None, port: int | None, workers: int, log_level: str
+) -> None:
     """Run the gateway."""
     import uvicorn
 
     config = _load(config_path)
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(
         "hybridinference.cli:app_from_env",
         factory=True,

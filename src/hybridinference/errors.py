@@ -13,14 +13,14 @@ as class attributes, so nobody branches on the class::
     │   ├── PayloadTooLarge           413     invalid_request_error
     │   └── RateLimited               429     rate_limit_error
     ├── UpstreamError                 502     upstream_error          yes
-    │   ├── UpstreamUnavailable       502     upstream_error          yes  (refused, DNS, TLS, reset)
+    │   ├── UpstreamUnavailable       502     upstream_error          yes  refused/DNS/TLS
     │   ├── UpstreamTimeout           504     timeout_error           yes
-    │   ├── UpstreamRateLimited       429*    rate_limit_error        yes  (*502 once failover ran out)
+    │   ├── UpstreamRateLimited       429     rate_limit_error        yes
     │   ├── UpstreamServerError       502     upstream_error          yes  (5xx)
-    │   ├── UpstreamProtocolError     502     upstream_error          yes  (garbage body / SSE)
-    │   └── UpstreamRejected          4xx     invalid_request_error   no   (upstream said the request is bad)
+    │   ├── UpstreamProtocolError     502     upstream_error          yes  garbage body/SSE
+    │   └── UpstreamRejected          4xx     invalid_request_error   no   bad request
     ├── NoRouteAvailable              503     service_unavailable     no
-    ├── AllRoutesFailed               502/504 upstream_error          no   (carries the attempts)
+    ├── AllRoutesFailed               502/504 upstream_error          no   has attempts
     └── ServiceUnavailable            503     service_unavailable     no
 
     ConfigError   (not a GatewayError: raised at load time and by the CLI only)

@@ -18,10 +18,44 @@ from hybridinference.adapters.base import Endpoint, JSONObject, UpstreamCall
 from hybridinference.config.schema import DemoProviderConfig
 
 VOCABULARY = (
-    "the gateway routes every request to a model that answers quickly and cheaply "
-    "local engines serve first and cloud providers take the overflow while tokens "
-    "stream back to you one by one hybrid inference keeps latency low"
-).split()
+    "the",
+    "gateway",
+    "routes",
+    "every",
+    "request",
+    "to",
+    "a",
+    "model",
+    "that",
+    "answers",
+    "quickly",
+    "and",
+    "cheaply",
+    "local",
+    "engines",
+    "serve",
+    "first",
+    "and",
+    "cloud",
+    "providers",
+    "take",
+    "the",
+    "overflow",
+    "while",
+    "tokens",
+    "stream",
+    "back",
+    "to",
+    "you",
+    "one",
+    "by",
+    "one",
+    "hybrid",
+    "inference",
+    "keeps",
+    "latency",
+    "low",
+)
 EMBEDDING_DIMENSIONS = 16
 
 
@@ -76,12 +110,24 @@ class DemoAdapter:
         created = int(time.time())
         chat = call.endpoint is Endpoint.CHAT
         chunk_object = "chat.completion.chunk" if chat else "text_completion"
-        base = {"id": f"demo-{call.request_id}", "object": chunk_object, "created": created,
-                "model": call.body.get("model", "demo")}
+        base = {
+            "id": f"demo-{call.request_id}",
+            "object": chunk_object,
+            "created": created,
+            "model": call.body.get("model", "demo"),
+        }
         await asyncio.sleep(self._config.ttft_ms / 1000)
         if chat:
-            yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                        "finish_reason": None}]}
+            yield {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
+                ],
+            }
         for token in tokens:
             choice: dict[str, Any] = (
                 {"index": 0, "delta": {"content": token}, "finish_reason": None}
@@ -120,21 +166,29 @@ def _prompt_text(body: Mapping[str, Any]) -> str:
     return prompt if isinstance(prompt, str) else str(prompt)
 
 
-def _chat(call: UpstreamCall, text: str, finish: str, created: int,
-          usage: dict[str, int]) -> JSONObject:
+def _chat(
+    call: UpstreamCall, text: str, finish: str, created: int, usage: dict[str, int]
+) -> JSONObject:
     return {
         "id": f"demo-{call.request_id}",
         "object": "chat.completion",
         "created": created,
         "model": call.body.get("model", "demo"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": finish, "logprobs": None}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+        ],
         "usage": usage,
     }
 
 
-def _completion(call: UpstreamCall, text: str, finish: str, created: int,
-                usage: dict[str, int]) -> JSONObject:
+def _completion(
+    call: UpstreamCall, text: str, finish: str, created: int, usage: dict[str, int]
+) -> JSONObject:
     return {
         "id": f"demo-{call.request_id}",
         "object": "text_completion",

@@ -51,7 +51,9 @@ def _nodelay_socket(addr_info: tuple[int, int, int, str, tuple[str, int]]) -> so
     return sock
 
 
-def error_for_status(status: int, body: bytes, retry_after: str | None, route: str) -> UpstreamError:
+def error_for_status(
+    status: int, body: bytes, retry_after: str | None, route: str
+) -> UpstreamError:
     """Map an upstream HTTP error status to a gateway error; most specific first."""
     detail = _upstream_message(body)
     suffix = f": {detail}" if detail else ""

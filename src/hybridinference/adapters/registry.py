@@ -30,7 +30,9 @@ def _api_key(name: str, env_name: str | None, ctx: BuildContext) -> str | None:
         return None
     value = ctx.env.get(env_name)
     if not value:
-        raise ConfigError(f"providers.{name}.api_key_env: environment variable {env_name} is not set")
+        raise ConfigError(
+            f"providers.{name}.api_key_env: environment variable {env_name} is not set"
+        )
     return value
 
 
@@ -42,7 +44,7 @@ def _build_openai(name: str, config: ProviderConfig, ctx: BuildContext) -> Adapt
     )
 
 
-def _build_demo(name: str, config: ProviderConfig, ctx: BuildContext) -> Adapter:
+def _build_demo(name: str, config: ProviderConfig, _ctx: BuildContext) -> Adapter:
     assert isinstance(config, DemoProviderConfig)
     return DemoAdapter(name, config)
 

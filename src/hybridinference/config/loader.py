@@ -18,6 +18,7 @@ from hybridinference.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
+
 def _interpolate(value: object, env: Mapping[str, str], where: str) -> object:
     if isinstance(value, str):
 
@@ -33,7 +34,9 @@ def _interpolate(value: object, env: Mapping[str, str], where: str) -> object:
     if isinstance(value, list):
         return [_interpolate(item, env, f"{where}[{i}]") for i, item in enumerate(value)]
     if isinstance(value, dict):
-        return {k: _interpolate(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        return {
+            k: _interpolate(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()
+        }
     return value
 
 

@@ -53,18 +53,33 @@ def include_routes(app: FastAPI) -> None:
         ("/v1/embeddings", inference.embeddings, EmbeddingRequest),
     ):
         app.add_api_route(
-            path, endpoint, methods=["POST"], response_model=None, responses=ERRORS,
-            openapi_extra=_body(schema), tags=["inference"],
+            path,
+            endpoint,
+            methods=["POST"],
+            response_model=None,
+            responses=ERRORS,
+            openapi_extra=_body(schema),
+            tags=["inference"],
         )
-    app.add_api_route("/v1/models", models.list_models, methods=["GET"], response_model=None,
-                      tags=["models"])
-    app.add_api_route("/health", health.liveness, methods=["GET"], response_model=None,
-                      tags=["health"])
-    app.add_api_route("/health/ready", health.readiness, methods=["GET"], response_model=None,
-                      tags=["health"])
-    app.add_api_route("/admin/keys", admin.create_key, methods=["POST"], response_model=None,
-                      tags=["admin"])
-    app.add_api_route("/admin/keys", admin.list_keys, methods=["GET"], response_model=None,
-                      tags=["admin"])
-    app.add_api_route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"],
-                      response_model=None, tags=["admin"])
+    app.add_api_route(
+        "/v1/models", models.list_models, methods=["GET"], response_model=None, tags=["models"]
+    )
+    app.add_api_route(
+        "/health", health.liveness, methods=["GET"], response_model=None, tags=["health"]
+    )
+    app.add_api_route(
+        "/health/ready", health.readiness, methods=["GET"], response_model=None, tags=["health"]
+    )
+    app.add_api_route(
+        "/admin/keys", admin.create_key, methods=["POST"], response_model=None, tags=["admin"]
+    )
+    app.add_api_route(
+        "/admin/keys", admin.list_keys, methods=["GET"], response_model=None, tags=["admin"]
+    )
+    app.add_api_route(
+        "/admin/keys/{key_id}",
+        admin.revoke_key,
+        methods=["DELETE"],
+        response_model=None,
+        tags=["admin"],
+    )

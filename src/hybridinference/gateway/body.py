@@ -28,7 +28,9 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"Request body is not valid JSON: {exc.msg} (position {exc.pos}).") from None
+        raise InvalidRequest(
+            f"Request body is not valid JSON: {exc.msg} (position {exc.pos})."
+        ) from None
     if not isinstance(data, dict):
         raise InvalidRequest("Request body must be a JSON object.")
     return data

@@ -52,7 +52,9 @@ class Exchange:
         route = self.trace.route
         return {"x-hybridinference-route": route.name} if route is not None else {}
 
-    def finish(self, status: int, error: GatewayError | None = None, *, cancelled: bool = False) -> None:
+    def finish(
+        self, status: int, error: GatewayError | None = None, *, cancelled: bool = False
+    ) -> None:
         """Emit the request's log row; only the first call counts."""
         if self._finished:
             return
@@ -68,7 +70,9 @@ class Exchange:
             model=self.model,
             route=trace.route.name if trace.route else None,
             status=status,
-            error_type=(error.code or error.error_type) if error else ("cancelled" if cancelled else None),
+            error_type=(error.code or error.error_type)
+            if error
+            else ("cancelled" if cancelled else None),
             latency_ms=round((now - trace.started) * 1000, 3),
             ttft_ms=(
                 round((trace.first_token_at - trace.started) * 1000, 3)

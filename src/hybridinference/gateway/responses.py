@@ -41,7 +41,9 @@ def error_envelope(exc: GatewayError) -> dict[str, Any]:
 
 def error_response(exc: GatewayError, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
-        error_envelope(exc), status_code=exc.status_code, headers={**exc.headers(), **(headers or {})}
+        error_envelope(exc),
+        status_code=exc.status_code,
+        headers={**exc.headers(), **(headers or {})},
     )
 
 
@@ -59,10 +61,11 @@ class EventStreamResponse(Response):
         self.status_code = 200
         self.background = None
         self._body = body
-        self._headers = [*SSE_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
+        self._raw_headers = [*SSE_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
         self._on_disconnect = on_disconnect
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        del scope
         pump = asyncio.create_task(self._pump(send))
         watch = asyncio.create_task(_wait_for_disconnect(receive))
         try:
@@ -85,7 +88,7 @@ class EventStreamResponse(Response):
             await pump
 
     async def _pump(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self._headers})
+        await send({"type": "http.response.start", "status": 200, "headers": self._raw_headers})
         try:
             async for data in self._body:
                 await send({"type": "http.response.body", "body": data, "more_body": True})

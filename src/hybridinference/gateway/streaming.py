@@ -33,7 +33,9 @@ async def relay(
             chunk = await anext(rest, None)
         yield DONE
     except GatewayError as exc:
-        logger.warning("stream %s failed after the first byte: %s", exchange.request_id, exc.message)
+        logger.warning(
+            "stream %s failed after the first byte: %s", exchange.request_id, exc.message
+        )
         exchange.finish(exc.status_code, exc)
         yield encode_event(error_envelope(exc))
     except Exception:  # a bug must not leave the client hanging

@@ -7,7 +7,6 @@ request's ``RequestTrace``.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -160,7 +159,9 @@ def _permits(allowed: tuple[str, ...], routes: ModelRoutes) -> bool:
     return routes.name in allowed or any(alias in allowed for alias in routes.config.aliases)
 
 
-def _call_for(route: Route, endpoint: Endpoint, body: JSONObject, trace: RequestTrace) -> UpstreamCall:
+def _call_for(
+    route: Route, endpoint: Endpoint, body: JSONObject, trace: RequestTrace
+) -> UpstreamCall:
     upstream_body = dict(body)
     upstream_body["model"] = route.upstream_model
     return UpstreamCall(

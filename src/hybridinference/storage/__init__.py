@@ -24,7 +24,9 @@ def open_store(url: str) -> Store:
     scheme = url.split(":", 1)[0]
     factory = BACKENDS.get(scheme)
     if factory is None:
-        raise ConfigError(f"storage.url: unknown scheme {scheme!r} (expected one of {sorted(BACKENDS)})")
+        raise ConfigError(
+            f"storage.url: unknown scheme {scheme!r} (expected one of {sorted(BACKENDS)})"
+        )
     return factory(url)
 
 

@@ -114,7 +114,9 @@ class SQLiteStore:
         allowed = orjson.dumps(list(key.allowed_models)).decode() if key.allowed_models else None
         row = (key.id, key.name, key.key_hash, key.prefix, allowed, key.created_at, key.revoked_at)
         await self._run(
-            lambda conn: conn.execute(f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?)", row)
+            lambda conn: conn.execute(
+                f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?)", row
+            )
         )
 
     async def list_keys(self) -> list[ApiKeyRecord]:
@@ -149,20 +151,56 @@ class SQLiteStore:
 
 def _request_row(r: RequestRecord) -> tuple[object, ...]:
     attempts = orjson.dumps(
-        [{"route": a.route, "outcome": a.outcome, "latency_ms": a.latency_ms, "status": a.status}
-         for a in r.attempts]
+        [
+            {"route": a.route, "outcome": a.outcome, "latency_ms": a.latency_ms, "status": a.status}
+            for a in r.attempts
+        ]
     ).decode()
     return (
-        r.request_id, r.created_at, r.endpoint, r.key_id, r.model, r.route, r.status,
-        r.error_type, r.latency_ms, r.ttft_ms, r.prompt_tokens, r.completion_tokens,
-        r.total_tokens, r.cost, int(r.stream), attempts, int(r.cancelled), r.client_ip, r.content,
+        r.request_id,
+        r.created_at,
+        r.endpoint,
+        r.key_id,
+        r.model,
+        r.route,
+        r.status,
+        r.error_type,
+        r.latency_ms,
+        r.ttft_ms,
+        r.prompt_tokens,
+        r.completion_tokens,
+        r.total_tokens,
+        r.cost,
+        int(r.stream),
+        attempts,
+        int(r.cancelled),
+        r.client_ip,
+        r.content,
     )
 
 
 def _request_from_row(row: Any) -> RequestRecord:
-    (request_id, created_at, endpoint, key_id, model, route, status, error_type, latency_ms,
-     ttft_ms, prompt_tokens, completion_tokens, total_tokens, cost, stream, attempts,
-     cancelled, client_ip, content) = row
+    (
+        request_id,
+        created_at,
+        endpoint,
+        key_id,
+        model,
+        route,
+        status,
+        error_type,
+        latency_ms,
+        ttft_ms,
+        prompt_tokens,
+        completion_tokens,
+        total_tokens,
+        cost,
+        stream,
+        attempts,
+        cancelled,
+        client_ip,
+        content,
+    ) = row
     return RequestRecord(
         request_id=str(request_id),
         created_at=float(created_at),

@@ -1,0 +1,45 @@
+# `make check` is exactly what CI runs (.ci/run calls it after starting services).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= config/quickstart.yaml
+
+.PHONY: install dev serve lint fmt typecheck test check size-check bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+dev: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	bash scripts/install-system-deps.sh
+
+serve: install
+	$(BIN)/hybridinference serve --config $(CONFIG)
+
+fmt: dev
+	$(BIN)/ruff format src tests bench
+
+lint:
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+
+typecheck:
+	$(BIN)/mypy
+
+size-check:
+	@! find src -name '*.py' -exec wc -l {} + | awk '$$2 != "total" && $$1 > 600 {print "too long (>600 lines): " $$2; found=1} END {exit !found}'
+
+test:
+	$(BIN)/pytest
+
+check: dev lint typecheck size-check test
+
+bench: dev
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data
