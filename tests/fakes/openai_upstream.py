@@ -17,7 +17,9 @@ Model names (anything after the script is free text, so tests can keep counters 
 - ``error-midstream...``     two chunks, then an in-band ``{"error": ...}`` event
 
 Everything received is recorded (path, headers, parsed body); so are streams the client
-abandoned (``cancelled``), with the time it was noticed.
+abandoned (``cancelled``), with the time it was noticed, how many content chunks each
+streamed chat has sent so far (``progress``) and which streams were sent to the end
+(``completed``), so tests can check what the client saw against what was sent when.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class UpstreamLog:
     received: list[Received] = field(default_factory=list)
     cancelled: list[tuple[str, float]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
+    progress: dict[str, int] = field(default_factory=dict)
+    completed: list[tuple[str, float]] = field(default_factory=list)
 
     def bodies(self, model_prefix: str = "") -> list[dict[str, Any]]:
         return [
@@ -188,6 +192,7 @@ class FakeOpenAIUpstream:
                             ],
                         },
                     )
+                    self.log.progress[model] = self.log.progress.get(model, 0) + 1
                 finish = "stop"
             await _send(
                 response, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
@@ -195,6 +200,7 @@ class FakeOpenAIUpstream:
             if include_usage:
                 await _send(response, {**base, "choices": [], "usage": _usage()})
             await response.write(b"data: [DONE]\n\n")
+            self.log.completed.append((model, time.monotonic()))
         except (ConnectionResetError, asyncio.CancelledError):
             self.log.cancelled.append((model, time.monotonic()))
             raise
