@@ -51,6 +51,7 @@ class Principal:
 
     key_id: str | None
     allowed_models: tuple[str, ...] | None
+    record: ApiKeyRecord | None = None  # limits and budgets are read from it
 
 
 ANONYMOUS = Principal(key_id=None, allowed_models=None)
@@ -124,7 +125,7 @@ class KeyCache:
             record = self._by_hash.get(digest)
         if record is None or not hmac.compare_digest(record.key_hash, digest):
             raise AuthenticationFailed("Invalid API key.")
-        return Principal(key_id=record.id, allowed_models=record.allowed_models)
+        return Principal(key_id=record.id, allowed_models=record.allowed_models, record=record)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._refresh_loop(), name="api-key-refresh")
