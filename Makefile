@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/quickstart.yaml
+PY_DIRS := src tests $(wildcard bench)
 
 .PHONY: install dev serve lint fmt typecheck test check size-check bench clean
 
@@ -21,11 +22,11 @@ serve: install
 	$(BIN)/hybridinference serve --config $(CONFIG)
 
 fmt: dev
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff format $(PY_DIRS)
 
 lint:
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/ruff check $(PY_DIRS)
 
 typecheck:
 	$(BIN)/mypy
