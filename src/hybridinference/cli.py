@@ -15,6 +15,8 @@ import orjson
 
 from hybridinference import __version__
 from hybridinference.config import GatewayConfig, load_config
+from hybridinference.config.diff import diff_configs
+from hybridinference.config.summary import summarize
 from hybridinference.errors import ConfigError
 from hybridinference.gateway.auth import describe_key, issue_key
 from hybridinference.routing.build import check_strategies
@@ -100,14 +102,41 @@ def serve(
 
 @main.command("check-config")
 @config_option
-def check_config(config_path: str) -> None:
-    """Validate a config file; exit non-zero with the problem if it is invalid."""
+@click.option("--quiet", is_flag=True, help="Print nothing on success.")
+def check_config(config_path: str, quiet: bool) -> None:
+    """Validate a config file and summarise it; exit non-zero on any problem."""
     config = _load(config_path)
+    report = summarize(config, os.environ)
+    if not quiet:
+        for line in report.lines:
+            click.echo(line)
+    for problem in report.problems:
+        click.echo(f"error: {config_path}: {problem}", err=True)
+    if report.problems:
+        sys.exit(2)
     routes = sum(len(m.routes) for m in config.models)
     click.echo(
         f"{config_path}: OK ({len(config.providers)} providers, {len(config.models)} models, "
         f"{routes} routes)"
     )
+
+
+@main.group("config")
+def config_group() -> None:
+    """Inspect configuration files."""
+
+
+@config_group.command("diff")
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+def config_diff(old: str, new: str) -> None:
+    """Show what a reload from OLD to NEW would change (exit 1 when something differs)."""
+    changes = diff_configs(_load(old), _load(new))
+    for change in changes:
+        click.echo(str(change))
+    if not changes:
+        click.echo("no changes")
+    sys.exit(1 if changes else 0)
 
 
 @main.command()
