@@ -20,7 +20,7 @@ as class attributes, so nobody branches on the class::
     │   ├── UpstreamProtocolError     502     upstream_error          yes  garbage body/SSE
     │   └── UpstreamRejected          4xx     invalid_request_error   no   bad request
     ├── NoRouteAvailable              503     service_unavailable     no
-    ├── AllRoutesFailed               502/504 upstream_error          no   has attempts
+    ├── AllRoutesFailed               (last)  (last attempt's)        no   has attempts
     └── ServiceUnavailable            503     service_unavailable     no
 
     ConfigError   (not a GatewayError: raised at load time and by the CLI only)
@@ -180,7 +180,8 @@ class FailedAttempt:
 
 
 class AllRoutesFailed(GatewayError):
-    """Every candidate route failed with a retryable error; the last one sets the status."""
+    """Every candidate route failed with a retryable error; the last one sets the status
+    and type (an upstream 429 stays a 429 with its Retry-After)."""
 
     error_type = "upstream_error"
     code = "all_routes_failed"
@@ -192,11 +193,10 @@ class AllRoutesFailed(GatewayError):
         super().__init__(
             f"All {len(attempts)} route(s) failed: {summary}",
             retry_after=last.retry_after,
-            status_code=504 if isinstance(last, UpstreamTimeout) else 502,
+            status_code=last.status_code,
         )
         self.attempts = tuple(attempts)
-        if isinstance(last, UpstreamTimeout):
-            self.error_type = "timeout_error"
+        self.error_type = last.error_type
 
 
 class ConfigError(Exception):

@@ -3,14 +3,18 @@ fake-upstream models, and checks that every error is a clean OpenAI envelope."""
 
 from __future__ import annotations
 
+import random
+import socket
 from pathlib import Path
 from typing import Any
 
 import httpx
 from openai import OpenAI
 
-from tests.conftest import gateway_config, route
-from tests.fakes.servers import RunningGateway
+from hybridinference.app import create_app
+from hybridinference.config import parse_config
+from tests.conftest import ADMIN_TOKEN, KEY_SECRET, gateway_config, route
+from tests.fakes.servers import RunningGateway, run_gateway
 
 #: the upstream API key the gateway is given (conftest sets FAKE_KEY to it)
 UPSTREAM_SECRET = "sk-upstream-secret"
@@ -38,6 +42,27 @@ def config_with(upstream_url: str, tmp_path: Path, *names: str, **overrides: Any
         *({"name": name, "routes": [route("fake", name)]} for name in names),
     ]
     return config
+
+
+def start_gateway(config: dict[str, Any], env: dict[str, str] | None = None) -> RunningGateway:
+    """What conftest's ``make_gateway`` does, for module-scoped gateways (stop it yourself)."""
+    environment = {
+        "FAKE_KEY": UPSTREAM_SECRET,
+        "HYBRIDINFERENCE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "HYBRIDINFERENCE_KEY_SECRET": KEY_SECRET,
+        **(env or {}),
+    }
+    parsed = parse_config(config, environment, "test-config")
+    app = create_app(parsed, environment, rng=random.Random(1234))
+    return run_gateway(app, Path(parsed.storage.url.removeprefix("sqlite:///")))
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on: connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
 
 
 def assert_clean(response: httpx.Response) -> None:

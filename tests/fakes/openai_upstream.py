@@ -10,7 +10,8 @@ Model names (anything after the script is free text, so tests can keep counters 
 - ``ratelimit...``           429 with ``Retry-After: 7``
 - ``flaky-<n>...``           503 for the first ``n`` requests of that exact name, then ok
 - ``garbage...``             200 with a body that is not JSON (a malformed event when streaming)
-- ``hang...``                never answers
+- ``hang...``                never answers (the handler ends, recorded as ``cancelled``,
+                             when the client goes away, so the server can shut down)
 - ``hang-midstream...``      two chunks, then silence
 - ``disconnect-midstream...`` two chunks, then the connection is dropped
 - ``truncated...``           two chunks, then a clean end without finish_reason or [DONE]
@@ -101,7 +102,9 @@ class FakeOpenAIUpstream:
         self.log.received.append(Received(request.path, dict(request.headers), body))
         return body
 
-    async def _scripted_failure(self, model: str) -> web.Response | None:
+    async def _scripted_failure(
+        self, model: str, request: web.Request | None = None
+    ) -> web.Response | None:
         if model.startswith("slow-"):
             await asyncio.sleep(_number(r"slow-(\d+)", model, 100) / 1000)
         if model.startswith("status-"):
@@ -115,13 +118,17 @@ class FakeOpenAIUpstream:
             if count <= _number(r"flaky-(\d+)", model, 1):
                 return _error(503, "flaky upstream is down")
         if model.startswith("hang") and not model.startswith("hang-midstream"):
-            await asyncio.sleep(3600)
+            if request is None:
+                await asyncio.sleep(3600)
+            await _wait_until_closed(request)
+            self.log.cancelled.append((model, time.monotonic()))
+            return web.Response(status=499)
         return None
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
         model = str(body.get("model", ""))
-        failure = await self._scripted_failure(model)
+        failure = await self._scripted_failure(model, request)
         if failure is not None:
             return failure
         if body.get("stream"):
@@ -236,8 +243,7 @@ class FakeOpenAIUpstream:
     ) -> bool:
         """Apply a mid-stream script; True when the stream must end here."""
         if model.startswith("hang-midstream"):
-            while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+            await _wait_until_closed(request)
             self.log.cancelled.append((model, time.monotonic()))
             return True
         if model.startswith("disconnect-midstream"):
@@ -259,7 +265,7 @@ class FakeOpenAIUpstream:
     async def completions(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
         model = str(body.get("model", ""))
-        failure = await self._scripted_failure(model)
+        failure = await self._scripted_failure(model, request)
         if failure is not None:
             return failure
         base = {
@@ -309,7 +315,7 @@ class FakeOpenAIUpstream:
 
     async def embeddings(self, request: web.Request) -> web.Response:
         body = await self._record(request)
-        failure = await self._scripted_failure(str(body.get("model", "")))
+        failure = await self._scripted_failure(str(body.get("model", "")), request)
         if failure is not None:
             return failure
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
@@ -341,6 +347,13 @@ class FakeOpenAIUpstream:
     async def health(self, request: web.Request) -> web.Response:
         del request
         return web.Response(text="ok")
+
+
+async def _wait_until_closed(request: web.Request | None) -> None:
+    while request is not None and request.transport is not None:
+        if request.transport.is_closing():
+            return
+        await asyncio.sleep(0.01)
 
 
 async def _send(response: web.StreamResponse, chunk: dict[str, Any]) -> None:

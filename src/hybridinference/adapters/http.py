@@ -63,8 +63,9 @@ def error_for_status(
         )
     if status in (408, 504):
         return UpstreamTimeout(f"{route} timed out (HTTP {status}){suffix}")
-    if status in (401, 403):
-        # The gateway's own credentials were refused: a route fault, not the client's.
+    if status in (401, 402, 403):
+        # The gateway's own credentials (or credit) were refused: a route fault, not the
+        # client's; the body is not echoed, it may quote part of the key.
         return UpstreamUnavailable(f"{route} refused the gateway's credentials (HTTP {status})")
     if status == 404:
         return UpstreamServerError(f"{route} does not know the model (HTTP 404){suffix}")

@@ -24,10 +24,11 @@ def _interpolate(value: object, env: Mapping[str, str], where: str) -> object:
 
         def substitute(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
+            value = env.get(name)
+            if default is not None and not value:
+                return default  # the shell's ":-": unset or empty takes the default
+            if value is not None:
+                return value
             raise ConfigError(f"{where}: environment variable {name} is not set (no default)")
 
         return _VAR.sub(substitute, value)

@@ -37,9 +37,13 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
 
 
 def validate(schema: type[BaseModel], data: dict[str, Any]) -> None:
-    """Check ``data`` against ``schema``; the first problem becomes a 400 naming the field."""
+    """Check ``data`` against ``schema``; the first problem becomes a 400 naming the field.
+
+    Strict: the raw body (not the validated model) is what gets used and forwarded, so a
+    value pydantic would coerce (``"stream": "false"`` is truthy) must be refused instead.
+    """
     try:
-        schema.model_validate(data)
+        schema.model_validate(data, strict=True)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         field = ".".join(str(part) for part in first["loc"]) or None
