@@ -21,15 +21,16 @@ from hybridinference.gateway.errors import install_error_handlers
 from hybridinference.gateway.middleware import RequestContextMiddleware
 from hybridinference.routing.build import build_routing
 from hybridinference.state import AppState
-from hybridinference.storage import LogWriter, open_store
+from hybridinference.storage import data_dir
+from hybridinference.storage.runtime import start_storage
 
 logger = logging.getLogger(__name__)
 
 
 def secret_file(config: GatewayConfig) -> Path:
-    """Where the fallback key-hashing secret lives: beside the embedded database."""
-    path = config.storage.url.removeprefix("sqlite:///")
-    return Path(path).parent / "hybridinference.secret"
+    """Where the fallback key-hashing secret lives: the storage data directory (beside
+    the embedded database)."""
+    return data_dir(config.storage) / "hybridinference.secret"
 
 
 def key_hasher(config: GatewayConfig, env: Mapping[str, str]) -> KeyHasher:
@@ -41,8 +42,8 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store(config.storage.url)
-        await store.ping()
+        storage = await start_storage(config.storage)
+        store = storage.store
         routing = build_routing(config, env, rng or random.Random())
         keys = KeyCache(
             store,
@@ -53,13 +54,7 @@ def create_app(
         )
         await keys.reload()
         keys.start()
-        writer = LogWriter(
-            store,
-            queue_size=config.storage.queue_size,
-            batch_size=config.storage.batch_size,
-            flush_interval=config.storage.flush_interval,
-        )
-        writer.start()
+        writer = storage.writer
         state = AppState(
             config=config,
             routing=routing,
@@ -80,9 +75,8 @@ def create_app(
             yield
         finally:
             await keys.aclose()
-            await writer.aclose()
+            await storage.aclose()  # drains the log queue and journal, then closes the store
             await routing.aclose()
-            await store.aclose()
 
     app = FastAPI(
         title="HybridInference",

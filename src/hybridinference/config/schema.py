@@ -120,17 +120,29 @@ class AuthConfig(Strict):
 
 
 class StorageConfig(Strict):
+    """See docs/storage.md. ``url``: ``sqlite:///PATH`` or
+    ``postgresql://USER@HOST:PORT/DB[?schema=NAME]``."""
+
     url: str = "sqlite:///hybridinference.db"
     store_content: bool = False
+    redact: tuple[Literal["secrets", "emails"], ...] = ("secrets", "emails")
+    redact_patterns: tuple[str, ...] = Field((), description="Extra regexes to redact.")
     queue_size: int = Field(100_000, ge=1)
     batch_size: int = Field(500, ge=1)
     flush_interval: float = Field(0.2, gt=0)
+    write_timeout: float = Field(0.75, gt=0, description="A slower batch goes to the journal.")
+    data_dir: str | None = Field(None, description="Local files; default: beside SQLite.")
+    journal_dir: str | None = Field(None, description="Default: <data_dir>/journal.")
+    journal_fsync: bool = Field(True, description="fsync every journal append.")
+    migrate_on_serve: bool = Field(True, description="Apply migrations at startup.")
+    retention_days: float | None = Field(None, gt=0, description="None: keep forever.")
+    prune_batch_size: int = Field(5_000, ge=1)
 
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("expected sqlite:///PATH")
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
         return value
 
 

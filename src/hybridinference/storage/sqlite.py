@@ -1,65 +1,50 @@
 """The embedded SQLite store: one file, one connection, one dedicated thread.
 
 Every call runs on the same worker thread (sqlite3 connections are not thread-safe and
-the event loop must never block on disk).
+the event loop must never block on disk). WAL mode lets readers run beside the writer;
+several processes may share the file (writes serialise on SQLite's lock, 30 s timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
-from hybridinference.schemas.keys import ApiKeyRecord
-from hybridinference.schemas.records import Attempt, RequestRecord
+from hybridinference.schemas.keys import ApiKeyRecord, KeySpend
+from hybridinference.schemas.records import RequestRecord
+from hybridinference.storage import migrations
+from hybridinference.storage.rows import (
+    KEY_COLUMNS,
+    REQUEST_COLUMNS,
+    REQUEST_FIELDS,
+    day_period,
+    key_from_row,
+    key_row,
+    key_values,
+    month_period,
+    request_from_row,
+    request_row,
+    spend_deltas,
+    spend_from_rows,
+)
+from hybridinference.storage.usage import FACT_COLUMNS, UsageQuery, UsageRow, aggregate
 
 T = TypeVar("T")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS requests (
-    request_id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    endpoint TEXT NOT NULL,
-    key_id TEXT,
-    model TEXT,
-    route TEXT,
-    status INTEGER NOT NULL,
-    error_type TEXT,
-    latency_ms REAL NOT NULL,
-    ttft_ms REAL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    total_tokens INTEGER NOT NULL,
-    cost REAL NOT NULL,
-    stream INTEGER NOT NULL,
-    attempts TEXT NOT NULL,
-    cancelled INTEGER NOT NULL,
-    client_ip TEXT,
-    content TEXT
-);
-CREATE INDEX IF NOT EXISTS requests_created_at ON requests (created_at);
-CREATE INDEX IF NOT EXISTS requests_key_created ON requests (key_id, created_at);
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
-    prefix TEXT NOT NULL,
-    allowed_models TEXT,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-);
-"""
-REQUEST_COLUMNS = (
-    "request_id, created_at, endpoint, key_id, model, route, status, error_type, latency_ms, "
-    "ttft_ms, prompt_tokens, completion_tokens, total_tokens, cost, stream, attempts, "
-    "cancelled, client_ip, content"
+STAGE = "requests_stage"
+INSERT_STAGED = (
+    f"INSERT INTO requests ({REQUEST_COLUMNS}) SELECT {REQUEST_COLUMNS} FROM {STAGE} "
+    "WHERE true ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 )
-KEY_COLUMNS = "id, name, key_hash, prefix, allowed_models, created_at, revoked_at"
+ADD_SPEND = (
+    "INSERT INTO key_spend (key_id, period, cost, tokens, requests) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (key_id, period) DO UPDATE SET cost = cost + excluded.cost, "
+    "tokens = tokens + excluded.tokens, requests = requests + excluded.requests"
+)
 
 
 class SQLiteStore:
@@ -79,7 +64,6 @@ class SQLiteStore:
             conn = sqlite3.connect(self._path, isolation_level=None, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
             self._conn = conn
         return self._conn
 
@@ -87,54 +71,182 @@ class SQLiteStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(self._connect()))
 
-    async def write_requests(self, records: Sequence[RequestRecord]) -> None:
-        rows = [_request_row(r) for r in records]
+    async def migrate(self) -> list[int]:
+        def apply(conn: sqlite3.Connection) -> list[int]:
+            conn.execute("BEGIN IMMEDIATE")  # one writer at a time, across processes
+            try:
+                conn.execute(migrations.version_table_sql("REAL"))
+                applied = {
+                    row[0]
+                    for row in conn.execute(f"SELECT version FROM {migrations.VERSION_TABLE}")
+                }
+                done: list[int] = []
+                for migration in migrations.pending(applied):
+                    for statement in migration.statements["sqlite"]:
+                        conn.execute(statement)
+                    conn.execute(
+                        f"INSERT INTO {migrations.VERSION_TABLE} VALUES (?, ?, ?)",
+                        (migration.version, migration.name, time.time()),
+                    )
+                    done.append(migration.version)
+                conn.execute("COMMIT")
+                return done
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
-        def write(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute("BEGIN")
+        return await self._run(apply)
+
+    async def schema_version(self) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (migrations.VERSION_TABLE,),
+            ).fetchone()
+            if exists is None:
+                return 0
+            row = conn.execute(f"SELECT max(version) FROM {migrations.VERSION_TABLE}").fetchone()
+            return int(row[0] or 0)
+
+        return await self._run(read)
+
+    async def write_requests(self, records: Sequence[RequestRecord]) -> int:
+        unique = list({r.request_id: r for r in reversed(records)}.values())
+        rows = [request_row(r) for r in unique]
+
+        def write(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} AS SELECT * FROM requests WHERE 0"
+                )
+                conn.execute(f"DELETE FROM {STAGE}")
                 conn.executemany(
-                    f"INSERT OR IGNORE INTO requests ({REQUEST_COLUMNS}) "
-                    f"VALUES ({', '.join('?' * 19)})",
+                    f"INSERT INTO {STAGE} ({REQUEST_COLUMNS}) "
+                    f"VALUES ({', '.join('?' * len(REQUEST_FIELDS))})",
                     rows,
                 )
+                inserted = {row[0] for row in conn.execute(INSERT_STAGED).fetchall()}
+                new = [r for r in unique if r.request_id in inserted]
+                conn.executemany(ADD_SPEND, spend_deltas(new))
+                conn.execute("COMMIT")
+                return len(new)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
-        await self._run(write)
+        return await self._run(write)
 
     async def recent_requests(self, limit: int) -> list[RequestRecord]:
-        def read(conn: sqlite3.Connection) -> list[Any]:
-            return conn.execute(
+        rows = await self._run(
+            lambda conn: conn.execute(
                 f"SELECT {REQUEST_COLUMNS} FROM requests ORDER BY created_at DESC LIMIT ?",
                 (limit,),
             ).fetchall()
+        )
+        return [request_from_row(row) for row in rows]
 
-        return [_request_from_row(row) for row in await self._run(read)]
+    async def export_requests(
+        self, start: float, end: float, batch_size: int = 5000
+    ) -> AsyncIterator[RequestRecord]:
+        after: tuple[float, str] = (start, "")
+        while True:
+            params = (start, end, *after, batch_size)
+
+            def page(conn: sqlite3.Connection, params: tuple[Any, ...] = params) -> list[Any]:
+                return conn.execute(
+                    f"SELECT {REQUEST_COLUMNS} FROM requests WHERE created_at >= ? "
+                    "AND created_at < ? AND (created_at, request_id) > (?, ?) "
+                    "ORDER BY created_at, request_id LIMIT ?",
+                    params,
+                ).fetchall()
+
+            rows = await self._run(page)
+            for row in rows:
+                yield request_from_row(row)
+            if len(rows) < batch_size:
+                return
+            last = rows[-1]
+            after = (float(last[1]), str(last[0]))
+
+    async def usage(self, query: UsageQuery) -> list[UsageRow]:
+        columns = ", ".join((*query.columns, FACT_COLUMNS))
+        where = "".join(f" AND {column} = ?" for column, _ in query.filters)
+        params = (query.start, query.end, *(value for _, value in query.filters))
+        rows = await self._run(
+            lambda conn: conn.execute(
+                f"SELECT {columns} FROM requests WHERE created_at >= ? AND created_at < ?{where}",
+                params,
+            ).fetchall()
+        )
+        return aggregate(query, rows)
+
+    async def prune_requests(self, before: float, limit: int) -> int:
+        cursor = await self._run(
+            lambda conn: conn.execute(
+                "DELETE FROM requests WHERE rowid IN "
+                "(SELECT rowid FROM requests WHERE created_at < ? LIMIT ?)",
+                (before, limit),
+            )
+        )
+        return int(cursor.rowcount)
 
     async def create_key(self, key: ApiKeyRecord) -> None:
-        allowed = orjson.dumps(list(key.allowed_models)).decode() if key.allowed_models else None
-        row = (key.id, key.name, key.key_hash, key.prefix, allowed, key.created_at, key.revoked_at)
+        row = key_row(key)
         await self._run(
             lambda conn: conn.execute(
-                f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?)", row
+                f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row
             )
         )
 
     async def list_keys(self) -> list[ApiKeyRecord]:
         rows = await self._run(
             lambda conn: conn.execute(
-                f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at"
+                f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
             ).fetchall()
         )
-        return [_key_from_row(row) for row in rows]
+        return [key_from_row(row) for row in rows]
+
+    async def get_key(self, key_id: str) -> ApiKeyRecord | None:
+        row = await self._run(
+            lambda conn: conn.execute(
+                f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)
+            ).fetchone()
+        )
+        return key_from_row(row) if row is not None else None
+
+    async def update_key(
+        self, key_id: str, changes: Mapping[str, Any], at: float
+    ) -> ApiKeyRecord | None:
+        values = {**key_values(changes), "updated_at": at}
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        await self._run(
+            lambda conn: conn.execute(
+                f"UPDATE api_keys SET {assignments} WHERE id = ?", (*values.values(), key_id)
+            )
+        )
+        return await self.get_key(key_id)
 
     async def revoke_key(self, key_id: str, at: float) -> bool:
         cursor = await self._run(
             lambda conn: conn.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (at, key_id),
+                "UPDATE api_keys SET revoked_at = ?, updated_at = ? "
+                "WHERE id = ? AND revoked_at IS NULL",
+                (at, at, key_id),
             )
         )
         return cursor.rowcount > 0
+
+    async def key_spend(self, now: float) -> dict[str, KeySpend]:
+        periods = (day_period(now), month_period(now))
+        rows = await self._run(
+            lambda conn: conn.execute(
+                "SELECT key_id, period, cost, tokens, requests FROM key_spend "
+                "WHERE period IN (?, ?)",
+                periods,
+            ).fetchall()
+        )
+        return spend_from_rows(rows, now)
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
@@ -147,91 +259,3 @@ class SQLiteStore:
             await self._run(close)
             self._conn = None
         self._executor.shutdown(wait=True)
-
-
-def _request_row(r: RequestRecord) -> tuple[object, ...]:
-    attempts = orjson.dumps(
-        [
-            {"route": a.route, "outcome": a.outcome, "latency_ms": a.latency_ms, "status": a.status}
-            for a in r.attempts
-        ]
-    ).decode()
-    return (
-        r.request_id,
-        r.created_at,
-        r.endpoint,
-        r.key_id,
-        r.model,
-        r.route,
-        r.status,
-        r.error_type,
-        r.latency_ms,
-        r.ttft_ms,
-        r.prompt_tokens,
-        r.completion_tokens,
-        r.total_tokens,
-        r.cost,
-        int(r.stream),
-        attempts,
-        int(r.cancelled),
-        r.client_ip,
-        r.content,
-    )
-
-
-def _request_from_row(row: Any) -> RequestRecord:
-    (
-        request_id,
-        created_at,
-        endpoint,
-        key_id,
-        model,
-        route,
-        status,
-        error_type,
-        latency_ms,
-        ttft_ms,
-        prompt_tokens,
-        completion_tokens,
-        total_tokens,
-        cost,
-        stream,
-        attempts,
-        cancelled,
-        client_ip,
-        content,
-    ) = row
-    return RequestRecord(
-        request_id=str(request_id),
-        created_at=float(created_at),
-        endpoint=str(endpoint),
-        key_id=key_id,
-        model=model,
-        route=route,
-        status=int(status),
-        error_type=error_type,
-        latency_ms=float(latency_ms),
-        ttft_ms=ttft_ms,
-        prompt_tokens=int(prompt_tokens),
-        completion_tokens=int(completion_tokens),
-        total_tokens=int(total_tokens),
-        cost=float(cost),
-        stream=bool(stream),
-        attempts=tuple(Attempt(**a) for a in orjson.loads(str(attempts))),
-        cancelled=bool(cancelled),
-        client_ip=client_ip,
-        content=content,
-    )
-
-
-def _key_from_row(row: Any) -> ApiKeyRecord:
-    key_id, name, key_hash, prefix, allowed, created_at, revoked_at = row
-    return ApiKeyRecord(
-        id=str(key_id),
-        name=str(name),
-        key_hash=str(key_hash),
-        prefix=str(prefix),
-        allowed_models=tuple(orjson.loads(str(allowed))) if allowed else None,
-        created_at=float(created_at),
-        revoked_at=float(revoked_at) if revoked_at is not None else None,
-    )

@@ -1,45 +1,93 @@
 """The request-log writer: a bounded queue the response never waits on, flushed in
-batches by one background task, drained on shutdown.
+batches by one background task, with the journal as the fallback when the database is
+down or slow.
 
-A batch that fails to write is kept and retried (with back-off) rather than dropped;
-while the database is away the queue fills, and only a full queue drops rows — each drop
-counted and logged.
+- ``submit`` never blocks or raises; only a full queue drops a row (counted, logged).
+- Each batch goes to the database within ``write_timeout``; if that fails the batch is
+  appended to the journal and the database is retried with back-off. While the journal
+  holds rows, new batches are appended behind them and the journal is replayed from its
+  oldest row, so the table receives rows in the order they were produced; rows are
+  idempotent on request id, so a batch that was written *and* journaled (a timeout after
+  commit) is never duplicated.
+- If even the journal append fails, the rows are lost: counted in ``stats.lost``,
+  ``stats.journal_failures``, and logged at ERROR — never silent.
+- ``aclose`` drains the queue, then replays the journal while the database takes it;
+  what is left stays on disk and is replayed at the next start.
+
+A process killed with SIGKILL loses only rows still in memory: those that arrived in the
+last ``flush_interval`` plus those of an in-flight write (at most ``write_timeout``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hybridinference.schemas.records import RequestRecord
 from hybridinference.storage.base import Store
+from hybridinference.storage.journal import Journal
+from hybridinference.storage.redaction import Redactor
 
 logger = logging.getLogger(__name__)
+MAX_BACKOFF = 5.0
+REPLAY_BATCHES = 4  # journal batches replayed per loop turn, so a backlog shrinks under load
 
 
 @dataclass(slots=True)
 class WriterStats:
-    written: int = 0
-    dropped: int = 0
-    failed_batches: int = 0
+    """Counters since start; read (never written) by metrics and health."""
+
+    written: int = 0  # rows the database accepted directly or from the journal
+    replayed: int = 0  # of which came from the journal
+    journaled: int = 0  # rows appended to the journal
+    dropped: int = 0  # rows refused because the queue was full
+    lost: int = 0  # rows neither written nor journaled (journal append failed)
+    failed_batches: int = 0  # database writes that failed or timed out
+    journal_failures: int = 0  # journal appends that failed
 
 
 class LogWriter:
     def __init__(
-        self, store: Store, *, queue_size: int, batch_size: int, flush_interval: float
+        self,
+        store: Store,
+        journal: Journal,
+        *,
+        queue_size: int,
+        batch_size: int,
+        flush_interval: float,
+        write_timeout: float = 0.75,
+        redactor: Redactor | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
+        self._journal = journal
         self._queue: asyncio.Queue[RequestRecord] = asyncio.Queue(maxsize=queue_size)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
+        self._write_timeout = write_timeout
+        self._redactor = redactor
+        self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._retry_at = 0.0
+        self._backoff = 0.1
         self.stats = WriterStats()
 
     @property
     def depth(self) -> int:
         return self._queue.qsize()
+
+    @property
+    def database_up(self) -> bool:
+        """False from a failed write until the next successful one."""
+        return self._retry_at == 0.0
+
+    @property
+    def journal_pending_bytes(self) -> int:
+        return self._journal.pending_bytes
 
     def submit(self, record: RequestRecord) -> None:
         """Never blocks, never raises."""
@@ -54,15 +102,23 @@ class LogWriter:
 
     async def _run(self) -> None:
         while not (self._closing and self._queue.empty()):
-            try:
-                first = await asyncio.wait_for(self._queue.get(), timeout=self._flush_interval)
-            except TimeoutError:
-                continue
-            batch = [first]
-            await self._fill(batch)
-            await self._write(batch)
+            batch = await self._collect()
+            if batch:
+                await self._deliver(batch)
+            if self._journal.pending and self._clock() >= self._retry_at:
+                await self._replay(REPLAY_BATCHES)
+        while self._journal.pending and await self._replay(1):
+            pass
+        if self._journal.pending:
+            logger.warning(
+                "shutting down with %d bytes of request log in the journal; "
+                "they are replayed at the next start",
+                self._journal.pending_bytes,
+            )
 
-    async def _fill(self, batch: list[RequestRecord]) -> None:
+    async def _collect(self) -> list[RequestRecord]:
+        """Up to ``batch_size`` rows, waiting at most ``flush_interval`` after the first."""
+        batch: list[RequestRecord] = []
         loop = asyncio.get_running_loop()
         until = loop.time() + self._flush_interval
         while len(batch) < self._batch_size:
@@ -72,29 +128,58 @@ class LogWriter:
             except asyncio.QueueEmpty:
                 pass
             if self._closing or loop.time() >= until:
-                return
+                break
             await asyncio.sleep(min(0.01, self._flush_interval))
+        return batch
 
-    async def _write(self, batch: list[RequestRecord]) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await self._store.write_requests(batch)
-            except Exception:
-                self.stats.failed_batches += 1
-                logger.exception("request log write failed; retrying %d rows", len(batch))
-                if self._closing and delay > 2:
-                    self.stats.dropped += len(batch)
-                    logger.error("shutting down: gave up on %d request log rows", len(batch))
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self.stats.written += len(batch)
+    async def _deliver(self, batch: list[RequestRecord]) -> None:
+        if self._redactor is not None:
+            batch = [self._redactor.record(r) for r in batch]
+        direct = not self._journal.pending and self._clock() >= self._retry_at
+        if direct and await self._write(batch):
             return
+        try:
+            await self._journal.append(batch)
+        except OSError:
+            self.stats.journal_failures += 1
+            self.stats.lost += len(batch)
+            logger.exception(
+                "request log: database and journal both failed; lost %d rows", len(batch)
+            )
+            return
+        self.stats.journaled += len(batch)
+
+    async def _write(self, batch: list[RequestRecord]) -> bool:
+        try:
+            await asyncio.wait_for(self._store.write_requests(batch), self._write_timeout)
+        except Exception as exc:
+            self.stats.failed_batches += 1
+            if self.database_up:
+                logger.error("request log: database write failed (%r); spilling to journal", exc)
+            self._retry_at = self._clock() + self._backoff
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+            return False
+        if not self.database_up:
+            logger.warning("request log: database is back; replaying the journal")
+        self._retry_at = 0.0
+        self._backoff = 0.1
+        self.stats.written += len(batch)
+        return True
+
+    async def _replay(self, batches: int) -> bool:
+        """Replay up to ``batches`` journal batches; False when a write failed."""
+        for _ in range(batches):
+            chunk = await self._journal.read(self._batch_size)
+            if chunk is None:
+                return True
+            if chunk.records and not await self._write(chunk.records):
+                return False
+            await self._journal.commit(chunk)
+            self.stats.replayed += len(chunk.records)
+        return True
 
     async def aclose(self) -> None:
-        """Drain everything queued, then stop."""
+        """Drain the queue, replay the journal while the database takes it, then stop."""
         self._closing = True
         if self._task is not None:
             await self._task
