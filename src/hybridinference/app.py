@@ -18,7 +18,9 @@ from hybridinference.gateway import include_routes
 from hybridinference.gateway.auth import KeyCache, KeyHasher, resolve_secret
 from hybridinference.gateway.deps import STATE_KEY
 from hybridinference.gateway.errors import install_error_handlers
+from hybridinference.gateway.limits import KeyLimiter
 from hybridinference.gateway.middleware import RequestContextMiddleware
+from hybridinference.limits.build import build_limiter
 from hybridinference.routing.build import build_routing
 from hybridinference.state import AppState
 from hybridinference.storage import data_dir
@@ -55,6 +57,8 @@ def create_app(
         await keys.reload()
         keys.start()
         writer = storage.writer
+        limits = KeyLimiter(build_limiter(config.limits, env), config.limits, time.time)
+        limits.start()
         state = AppState(
             config=config,
             routing=routing,
@@ -65,6 +69,7 @@ def create_app(
             clock=time.perf_counter,
             wall_clock=time.time,
             started_at=time.time(),
+            limits=limits,
         )
         setattr(app.state, STATE_KEY, state)
         if routing.disabled_providers:
@@ -75,6 +80,7 @@ def create_app(
             yield
         finally:
             await keys.aclose()
+            await limits.aclose()  # settles what is queued
             await storage.aclose()  # drains the log queue and journal, then closes the store
             await routing.aclose()
 

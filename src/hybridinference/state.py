@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from hybridinference.config.schema import GatewayConfig
 from hybridinference.gateway.auth import KeyCache
+from hybridinference.gateway.limits import KeyLimiter
 from hybridinference.routing.build import Routing
 from hybridinference.storage.base import Store
 from hybridinference.storage.writer import LogWriter
@@ -23,3 +24,4 @@ class AppState:
     clock: Callable[[], float]  # monotonic
     wall_clock: Callable[[], float]  # unix seconds
     started_at: float
+    limits: KeyLimiter | None = None  # per-key rate limits and budgets

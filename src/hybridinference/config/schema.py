@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hybridinference.config.limits import LimitsConfig
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -156,6 +158,7 @@ class GatewayConfig(Strict):
     storage: StorageConfig = StorageConfig()
     timeouts: Timeouts = Timeouts()
     routing: RoutingConfig = RoutingConfig()
+    limits: LimitsConfig = LimitsConfig()
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: tuple[ModelConfig, ...] = ()
 

@@ -13,6 +13,7 @@ from starlette.types import Receive
 
 from hybridinference.errors import GatewayError
 from hybridinference.gateway.auth import Principal
+from hybridinference.limits.model import Admission
 from hybridinference.routing.trace import RequestTrace
 from hybridinference.schemas.records import RequestRecord
 
@@ -47,10 +48,13 @@ class Exchange:
         self.client_ip = request.client.host if request.client else None
         self.content: dict[str, Any] | None = {} if state.config.storage.store_content else None
         self._finished = False
+        self.ticket: Admission | None = None  # a rate-limit reservation to settle
+        self.limit_headers: dict[str, str] = {}
 
     def route_headers(self) -> dict[str, str]:
         route = self.trace.route
-        return {"x-hybridinference-route": route.name} if route is not None else {}
+        headers = {"x-hybridinference-route": route.name} if route is not None else {}
+        return {**self.limit_headers, **headers} if self.limit_headers else headers
 
     def finish(
         self, status: int, error: GatewayError | None = None, *, cancelled: bool = False
@@ -90,6 +94,8 @@ class Exchange:
             content=orjson.dumps(self.content).decode() if self.content else None,
         )
         self._state.writer.submit(record)
+        if self.ticket is not None and self._state.limits is not None:
+            self._state.limits.reconcile(self.ticket, trace)
 
     def disconnected(self) -> None:
         self.finish(CLIENT_CLOSED, cancelled=True)

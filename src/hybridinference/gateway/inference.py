@@ -7,6 +7,7 @@ routing manager, respond (JSON or SSE). Every path ends in exactly one log row.
 from __future__ import annotations
 
 from pydantic import BaseModel
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -46,6 +47,8 @@ async def serve_inference(
         model: str = body["model"]
         exchange.model = model
         routed = state.routing.manager.resolve(model, exchange.principal.allowed_models)
+        if state.limits is not None:  # no I/O when the key has no limit
+            await state.limits.check(exchange, body, routed, _declared_size(headers))
         if exchange.content is not None:
             exchange.content["request"] = body
         manager = state.routing.manager
@@ -80,6 +83,11 @@ async def serve_inference(
     except BaseException:
         exchange.finish(500)
         raise
+
+
+def _declared_size(headers: Headers) -> int:
+    length = headers.get("content-length")
+    return int(length) if length is not None and length.isdigit() else 0
 
 
 async def chat_completions(request: Request) -> Response | EventStreamResponse:
