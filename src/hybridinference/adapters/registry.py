@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from hybridinference.adapters.anthropic import AnthropicAdapter
 from hybridinference.adapters.base import Adapter
 from hybridinference.adapters.demo import DemoAdapter
 from hybridinference.adapters.http import create_session
 from hybridinference.adapters.openai_compat import OpenAICompatAdapter
 from hybridinference.config.schema import (
+    AnthropicProviderConfig,
     DemoProviderConfig,
     OpenAIProviderConfig,
     ProviderConfig,
@@ -44,6 +46,14 @@ def _build_openai(name: str, config: ProviderConfig, ctx: BuildContext) -> Adapt
     )
 
 
+def _build_anthropic(name: str, config: ProviderConfig, ctx: BuildContext) -> Adapter:
+    assert isinstance(config, AnthropicProviderConfig)
+    timeouts = config.timeouts or ctx.timeouts
+    return AnthropicAdapter(
+        name, config, create_session(timeouts.connect), _api_key(name, config.api_key_env, ctx)
+    )
+
+
 def _build_demo(name: str, config: ProviderConfig, _ctx: BuildContext) -> Adapter:
     assert isinstance(config, DemoProviderConfig)
     return DemoAdapter(name, config)
@@ -52,6 +62,7 @@ def _build_demo(name: str, config: ProviderConfig, _ctx: BuildContext) -> Adapte
 ADAPTERS: Mapping[str, Callable[[str, ProviderConfig, BuildContext], Adapter]] = {
     "openai": _build_openai,
     "demo": _build_demo,
+    "anthropic": _build_anthropic,
 }
 
 

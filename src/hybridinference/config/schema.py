@@ -65,13 +65,75 @@ class OpenAIProviderConfig(ProviderBase):
     api_key_env: str | None = None
     profile: OpenAIProfile = "generic"
     headers: dict[str, str] = Field(default_factory=dict)
+    drop_unsupported_params: tuple[str, ...] = Field(
+        (), description="Parameters the profile cannot honour that are dropped, not refused."
+    )
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
+        return _http_url(value)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+class NativeProviderBase(ProviderBase):
+    """Shared by the providers whose native (non-OpenAI) API the gateway translates to."""
+
+    api_key_env: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    drop_unsupported_params: tuple[str, ...] = Field(
+        (),
+        description="OpenAI parameters this provider cannot honour that are dropped "
+        "instead of refused with a 400.",
+    )
+
+    @field_validator("base_url", check_fields=False)
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+
+class AnthropicProviderConfig(NativeProviderBase):
+    """The Anthropic Messages API (``POST {base_url}/v1/messages``)."""
+
+    kind: Literal["anthropic"]
+    base_url: str = "https://api.anthropic.com"
+    anthropic_version: str = "2023-06-01"
+    default_max_tokens: int = Field(
+        4096, ge=1, description="max_tokens sent when the client gave none (Anthropic needs one)."
+    )
+    max_tokens: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per upstream model: max_tokens when the client gave none.",
+    )
+
+
+class GeminiProviderConfig(NativeProviderBase):
+    """Google Gemini's native API (generateContent, streamGenerateContent, embedContent)."""
+
+    kind: Literal["gemini"]
+    base_url: str = "https://generativelanguage.googleapis.com"
+    api_version: str = "v1beta"
+
+
+class OllamaProviderConfig(NativeProviderBase):
+    """Ollama's native API (``/api/chat``, ``/api/embed``); ``/v1`` is the openai kind."""
+
+    kind: Literal["ollama"]
+    location: Literal["local", "cloud"] = "local"
+    base_url: str = "http://127.0.0.1:11434"
+    keep_alive: str | None = None
+    num_ctx: int | None = Field(
+        None, gt=0, description="Context window (Ollama's default is small)."
+    )
+    options: dict[str, float | int | str | bool] = Field(
+        default_factory=dict, description="Default Modelfile options sent with every request."
+    )
 
 
 class DemoProviderConfig(ProviderBase):
@@ -85,7 +147,11 @@ class DemoProviderConfig(ProviderBase):
 
 
 ProviderConfig = Annotated[
-    OpenAIProviderConfig | DemoProviderConfig,
+    OpenAIProviderConfig
+    | DemoProviderConfig
+    | AnthropicProviderConfig
+    | GeminiProviderConfig
+    | OllamaProviderConfig,
     Field(discriminator="kind"),
 ]
 

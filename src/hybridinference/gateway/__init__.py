@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from hybridinference.gateway import admin, health, inference, models
+from hybridinference.gateway.messages import include_messages_routes
 from hybridinference.schemas.openai import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -61,6 +62,7 @@ def include_routes(app: FastAPI) -> None:
             openapi_extra=_body(schema),
             tags=["inference"],
         )
+    include_messages_routes(app)
     app.add_api_route(
         "/v1/models", models.list_models, methods=["GET"], response_model=None, tags=["models"]
     )
