@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 import orjson
@@ -18,9 +18,12 @@ from hybridinference.config import GatewayConfig, load_config
 from hybridinference.config.diff import diff_configs
 from hybridinference.config.summary import summarize
 from hybridinference.errors import ConfigError
-from hybridinference.gateway.auth import describe_key, issue_key
+from hybridinference.gateway.auth import describe_key, describe_spend, issue_key
 from hybridinference.routing.build import check_strategies
 from hybridinference.storage import Store, open_store
+from hybridinference.storage.export import FORMATS
+from hybridinference.storage.migrations import LATEST
+from hybridinference.storage.runtime import prepare_store
 
 T = TypeVar("T")
 CONFIG_ENV = "HYBRIDINFERENCE_CONFIG"
@@ -152,7 +155,7 @@ def keys() -> None:
 
 def _with_store(config: GatewayConfig, action: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
-        store = open_store(config.storage.url)
+        store = await prepare_store(config.storage)
         try:
             return await action(store)
         finally:
@@ -161,12 +164,30 @@ def _with_store(config: GatewayConfig, action: Callable[[Store], Awaitable[T]]) 
     return asyncio.run(run())
 
 
+KEY_SETTINGS: tuple[tuple[str, str, type, str], ...] = (
+    ("--owner", "owner", str, "Who owns the key (a team or a person)."),
+    ("--rpm", "rpm_limit", int, "Requests per minute."),
+    ("--tpm", "tpm_limit", int, "Tokens per minute."),
+    ("--concurrency", "max_concurrency", int, "Requests in flight."),
+    ("--daily-budget", "daily_budget", float, "US dollars per UTC day."),
+    ("--monthly-budget", "monthly_budget", float, "US dollars per UTC month."),
+)
+
+
+def key_settings_options(command: Callable[..., None]) -> Callable[..., None]:
+    for flag, dest, kind, text in reversed(KEY_SETTINGS):
+        command = click.option(flag, dest, type=kind, default=None, help=text)(command)
+    return command
+
+
 @keys.command("create")
 @config_option
 @click.option("--name", required=True, help="Who or what the key is for.")
 @click.option("--model", "models", multiple=True, help="Allowed model (repeat); default: all.")
-def keys_create(config_path: str, name: str, models: tuple[str, ...]) -> None:
-    """Create a key. The secret is printed once and never stored."""
+@key_settings_options
+def keys_create(config_path: str, name: str, models: tuple[str, ...], **settings: Any) -> None:
+    """Create a key (limits and budgets optional: unlimited). The secret is printed once
+    and never stored."""
     from hybridinference.app import key_hasher
 
     config = _load(config_path)
@@ -174,7 +195,12 @@ def keys_create(config_path: str, name: str, models: tuple[str, ...]) -> None:
     record, secret = _with_store(
         config,
         lambda store: issue_key(
-            store, hasher, name=name, allowed_models=models or None, now=time.time()
+            store,
+            hasher,
+            name=name,
+            allowed_models=models or None,
+            now=time.time(),
+            settings={k: v for k, v in settings.items() if v is not None},
         ),
     )
     click.echo(orjson.dumps({**describe_key(record), "key": secret}, option=orjson.OPT_INDENT_2))
@@ -200,3 +226,117 @@ def keys_revoke(config_path: str, key_id: str) -> None:
         click.echo(f"error: no active key with id {key_id!r}", err=True)
         sys.exit(1)
     click.echo(f"revoked {key_id}")
+
+
+@keys.command("get")
+@config_option
+@click.argument("key_id")
+def keys_get(config_path: str, key_id: str) -> None:
+    """Show a key with its spend this UTC day and month."""
+    config = _load(config_path)
+
+    async def read(store: Store) -> tuple[Any, Any]:
+        return await store.get_key(key_id), await store.key_spend(time.time())
+
+    record, spend = _with_store(config, read)
+    if record is None:
+        click.echo(f"error: no key with id {key_id!r}", err=True)
+        sys.exit(1)
+    body = {**describe_key(record), "spend": describe_spend(spend.get(key_id))}
+    click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+
+
+@keys.command("update")
+@config_option
+@click.argument("key_id")
+@click.option("--name", default=None)
+@click.option("--model", "models", multiple=True, help="Allowed model (repeat).")
+@click.option("--all-models", is_flag=True, help="Allow every model.")
+@click.option("--clear", multiple=True, help="Remove a limit or budget (field name; repeat).")
+@key_settings_options
+def keys_update(
+    config_path: str,
+    key_id: str,
+    name: str | None,
+    models: tuple[str, ...],
+    all_models: bool,
+    clear: tuple[str, ...],
+    **settings: Any,
+) -> None:
+    """Change a key's name, models, owner, limits or budgets; gateways pick it up within
+    seconds (auth.refresh_seconds)."""
+    config = _load(config_path)
+    changes: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
+    changes.update(dict.fromkeys(clear))
+    if name is not None:
+        changes["name"] = name
+    if models or all_models:
+        changes["allowed_models"] = None if all_models else models
+    try:
+        record = _with_store(config, lambda store: store.update_key(key_id, changes, time.time()))
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if record is None:
+        click.echo(f"error: no key with id {key_id!r}", err=True)
+        sys.exit(1)
+    click.echo(orjson.dumps(describe_key(record), option=orjson.OPT_INDENT_2))
+
+
+@main.group()
+def db() -> None:
+    """The database schema (migrations)."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_path: str) -> None:
+    """Apply missing migrations (safe while gateways run or start)."""
+    config = _load(config_path)
+
+    async def upgrade() -> list[int]:
+        store = open_store(config.storage.url)
+        try:
+            return await store.migrate()
+        finally:
+            await store.aclose()
+
+    applied = asyncio.run(upgrade())
+    done = ", ".join(str(v) for v in applied) if applied else "none (already current)"
+    click.echo(f"applied: {done}; schema version {LATEST}")
+
+
+@main.group()
+def logs() -> None:
+    """The request log."""
+
+
+def _when(value: str | None, default: float) -> float:
+    from hybridinference.gateway.usage import parse_time
+
+    return parse_time({"t": value} if value else {}, "t", default)
+
+
+@logs.command("export")
+@config_option
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="jsonl")
+@click.option("--since", default=None, help="Unix seconds or ISO 8601 (default: 24 h ago).")
+@click.option("--until", default=None, help="Unix seconds or ISO 8601 (default: now).")
+@click.option("--output", "-o", default="-", type=click.Path(dir_okay=False, allow_dash=True))
+def logs_export(
+    config_path: str, fmt: str, since: str | None, until: str | None, output: str
+) -> None:
+    """Write request rows of a time range (oldest first) as CSV or JSON Lines."""
+    from hybridinference.errors import GatewayError
+
+    config = _load(config_path)
+    now = time.time()
+    try:
+        end = _when(until, now)
+        start = _when(since, end - 86_400)
+    except GatewayError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+    with click.open_file(output, "wb") as out:
+        count = _with_store(config, lambda store: FORMATS[fmt](store, start, end, out))
+    click.echo(f"exported {count} rows", err=True)

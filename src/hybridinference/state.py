@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from hybridinference.config.schema import GatewayConfig
 from hybridinference.gateway.auth import KeyCache
+from hybridinference.observability.telemetry import Telemetry
 from hybridinference.gateway.limits import KeyLimiter
 from hybridinference.routing.build import Routing
 from hybridinference.storage.base import Store
@@ -24,4 +25,5 @@ class AppState:
     clock: Callable[[], float]  # monotonic
     wall_clock: Callable[[], float]  # unix seconds
     started_at: float
+    telemetry: Telemetry | None = None  # metrics and tracing; None when both are off
     limits: KeyLimiter | None = None  # per-key rate limits and budgets

@@ -2,6 +2,7 @@
 
 - ``inference``: chat completions, completions, embeddings (JSON and SSE).
 - ``models``, ``health``, ``admin``: the other endpoints.
+- ``usage``: analytics (``/admin/usage``; a key's own ``/v1/usage``).
 - ``exchange``: one request's lifecycle and its single log row.
 - ``streaming``: upstream chunks → client SSE.
 - ``auth``: API keys (hashing, cache); ``body``: JSON parsing and validation.
@@ -15,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from hybridinference.gateway import admin, health, inference, models
+from hybridinference.gateway.usage import include_usage_routes
 from hybridinference.gateway.messages import include_messages_routes
 from hybridinference.schemas.openai import (
     ChatCompletionRequest,
@@ -85,3 +87,12 @@ def include_routes(app: FastAPI) -> None:
         response_model=None,
         tags=["admin"],
     )
+    for method, endpoint in (("GET", admin.get_key), ("PATCH", admin.update_key)):
+        app.add_api_route(
+            "/admin/keys/{key_id}",
+            endpoint,
+            methods=[method],
+            response_model=None,
+            tags=["admin"],
+        )
+    include_usage_routes(app)

@@ -1,21 +1,46 @@
-"""``/admin/keys``: create (secret shown once), list, revoke. Admin token required."""
+"""``/admin/keys``: create (secret shown once), list, get (with spend), update, revoke.
+Admin token required."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
-from hybridinference.errors import GatewayError, NotFound
-from hybridinference.gateway.auth import check_admin, describe_key, issue_key, presented_key
+from hybridinference.errors import GatewayError, InvalidRequest, NotFound
+from hybridinference.gateway.auth import (
+    check_admin,
+    describe_key,
+    describe_spend,
+    issue_key,
+    presented_key,
+)
 from hybridinference.gateway.body import read_json_object, validate
 from hybridinference.gateway.deps import app_state
 from hybridinference.gateway.responses import JSONResponse, error_response
 
 
-class CreateKey(BaseModel):
+class KeySettings(BaseModel):
+    """Owner, limits and budgets (None: unlimited), shared by create and update."""
+
     model_config = ConfigDict(extra="forbid")
 
+    owner: str | None = Field(None, max_length=200)
+    rpm_limit: int | None = Field(None, ge=1)
+    tpm_limit: int | None = Field(None, ge=1)
+    max_concurrency: int | None = Field(None, ge=1)
+    daily_budget: float | None = Field(None, ge=0)
+    monthly_budget: float | None = Field(None, ge=0)
+
+
+class CreateKey(KeySettings):
     name: str = Field(min_length=1, max_length=200)
+    allowed_models: list[str] | None = None
+
+
+class UpdateKey(KeySettings):
+    """Only the fields sent change; ``null`` clears a limit."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
     allowed_models: list[str] | None = None
 
 
@@ -40,6 +65,7 @@ async def create_key(request: Request) -> JSONResponse:
             name=spec.name,
             allowed_models=tuple(spec.allowed_models) if spec.allowed_models else None,
             now=state.wall_clock(),
+            settings=spec.model_dump(include=set(KeySettings.model_fields)),
         )
     except GatewayError as exc:
         return error_response(exc)
@@ -68,3 +94,39 @@ async def revoke_key(request: Request) -> JSONResponse:
         return error_response(exc)
     state.keys.forget(key_id)
     return JSONResponse({"id": key_id, "revoked": True})
+
+
+async def get_key(request: Request) -> JSONResponse:
+    state = app_state(request)
+    key_id = request.path_params["key_id"]
+    try:
+        _authorize(request)
+        record = await state.store.get_key(key_id)
+        if record is None:
+            raise NotFound(f"No key with id {key_id!r}.", param="key_id")
+    except GatewayError as exc:
+        return error_response(exc)
+    spend = await state.store.key_spend(state.wall_clock())
+    return JSONResponse({**describe_key(record), "spend": describe_spend(spend.get(key_id))})
+
+
+async def update_key(request: Request) -> JSONResponse:
+    state = app_state(request)
+    key_id = request.path_params["key_id"]
+    try:
+        _authorize(request)
+        body = await read_json_object(request, state.config.server.max_body_bytes)
+        validate(UpdateKey, body)
+        changes = UpdateKey.model_validate(body).model_dump(exclude_unset=True)
+        if changes.get("name", "") is None:
+            raise InvalidRequest("'name' cannot be null.", param="name")
+        if "allowed_models" in changes:
+            changes["allowed_models"] = tuple(changes["allowed_models"] or ()) or None
+        record = await state.store.update_key(key_id, changes, state.wall_clock())
+        if record is None:
+            raise NotFound(f"No key with id {key_id!r}.", param="key_id")
+    except GatewayError as exc:
+        return error_response(exc)
+    if record.active:
+        state.keys.remember(record)  # this process at once; the others on their next reload
+    return JSONResponse(describe_key(record))

@@ -14,12 +14,14 @@ import hmac
 import logging
 import os
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from hybridinference.errors import AuthenticationFailed
-from hybridinference.schemas.keys import ApiKeyRecord
+from hybridinference.schemas.keys import EDITABLE_KEY_FIELDS, ApiKeyRecord, KeySpend
 from hybridinference.storage.base import Store
 
 logger = logging.getLogger(__name__)
@@ -76,8 +78,11 @@ class KeyCache:
         required: bool,
         refresh_seconds: float,
         clock: Callable[[], float],
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._wall_clock = wall_clock
+        self._spend: dict[str, KeySpend] = {}
         self._hasher = hasher
         self._required = required
         self._refresh_seconds = refresh_seconds
@@ -100,6 +105,11 @@ class KeyCache:
             keys = await self._store.list_keys()
             self._by_hash = {k.key_hash: k for k in keys if k.active}
             self._last_reload = self._clock()
+            self._spend = await self._store.key_spend(self._wall_clock())
+
+    def spend(self, key_id: str) -> KeySpend:
+        """The key's spend this UTC day and month, as of the last reload."""
+        return self._spend.get(key_id) or KeySpend(key_id=key_id)
 
     def forget(self, key_id: str) -> None:
         """Drop a revoked key at once in this process (others catch up on reload)."""
@@ -162,8 +172,10 @@ async def issue_key(
     name: str,
     allowed_models: tuple[str, ...] | None,
     now: float,
+    settings: Mapping[str, Any] | None = None,
 ) -> tuple[ApiKeyRecord, str]:
-    """Create and store a key; the secret is returned once and never stored."""
+    """Create and store a key; the secret is returned once and never stored.
+    ``settings``: owner, limits and budgets (``schemas.keys.EDITABLE_KEY_FIELDS``)."""
     secret = generate_key()
     record = ApiKeyRecord(
         id=new_key_id(),
@@ -173,6 +185,10 @@ async def issue_key(
         allowed_models=allowed_models,
         created_at=now,
     )
+    if settings:
+        if unknown := set(settings) - EDITABLE_KEY_FIELDS:
+            raise ValueError(f"unknown key settings: {', '.join(sorted(unknown))}")
+        record = replace(record, **settings)
     await store.create_key(record)
     return record, secret
 
@@ -186,6 +202,25 @@ def describe_key(record: ApiKeyRecord) -> dict[str, object]:
         "created_at": record.created_at,
         "revoked_at": record.revoked_at,
         "active": record.active,
+        "owner": record.owner,
+        "rpm_limit": record.rpm_limit,
+        "tpm_limit": record.tpm_limit,
+        "max_concurrency": record.max_concurrency,
+        "daily_budget": record.daily_budget,
+        "monthly_budget": record.monthly_budget,
+        "updated_at": record.updated_at,
+    }
+
+
+def describe_spend(spend: KeySpend | None) -> dict[str, object]:
+    spend = spend or KeySpend(key_id="")
+    return {
+        "day": {"cost": spend.day_cost, "tokens": spend.day_tokens, "requests": spend.day_requests},
+        "month": {
+            "cost": spend.month_cost,
+            "tokens": spend.month_tokens,
+            "requests": spend.month_requests,
+        },
     }
 
 

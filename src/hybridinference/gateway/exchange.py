@@ -13,6 +13,7 @@ from starlette.types import Receive
 
 from hybridinference.errors import GatewayError
 from hybridinference.gateway.auth import Principal
+from hybridinference.gateway.forwarded import client_address
 from hybridinference.limits.model import Admission
 from hybridinference.routing.trace import RequestTrace
 from hybridinference.schemas.records import RequestRecord
@@ -45,7 +46,8 @@ class Exchange:
         self.principal: Principal | None = None
         self.model: str | None = None
         self.stream = False
-        self.client_ip = request.client.host if request.client else None
+        self.client_ip = client_address(scope, state.config.server.trusted_proxies)
+        self.trace_id: str | None = scope.get("hybridinference.trace_id")
         self.content: dict[str, Any] | None = {} if state.config.storage.store_content else None
         self._finished = False
         self.ticket: Admission | None = None  # a rate-limit reservation to settle
@@ -92,7 +94,10 @@ class Exchange:
             cancelled=cancelled,
             client_ip=self.client_ip,
             content=orjson.dumps(self.content).decode() if self.content else None,
+            trace_id=self.trace_id,
         )
+        if self._state.telemetry is not None:
+            self._state.telemetry.observe(record)
         self._state.writer.submit(record)
         if self.ticket is not None and self._state.limits is not None:
             self._state.limits.reconcile(self.ticket, trace)

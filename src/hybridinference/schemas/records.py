@@ -36,3 +36,4 @@ class RequestRecord:
     cancelled: bool = False
     client_ip: str | None = None
     content: str | None = None  # only when storage.store_content is on
+    trace_id: str | None = None  # OpenTelemetry trace id (32 hex) when tracing is on
