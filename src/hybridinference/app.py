@@ -19,7 +19,13 @@ from hybridinference.gateway.auth import KeyCache, KeyHasher, resolve_secret
 from hybridinference.gateway.deps import STATE_KEY
 from hybridinference.gateway.errors import install_error_handlers
 from hybridinference.gateway.limits import KeyLimiter
+from hybridinference.gateway.metrics import routing_readings, writer_readings
 from hybridinference.gateway.middleware import RequestContextMiddleware
+from hybridinference.observability.telemetry import (
+    MULTIPROCESS_ENV,
+    ObservabilityMiddleware,
+    Telemetry,
+)
 from hybridinference.limits.build import build_limiter
 from hybridinference.routing.build import build_routing
 from hybridinference.state import AppState
@@ -42,6 +48,8 @@ def key_hasher(config: GatewayConfig, env: Mapping[str, str]) -> KeyHasher:
 def create_app(
     config: GatewayConfig, env: Mapping[str, str], *, rng: random.Random | None = None
 ) -> FastAPI:
+    telemetry = Telemetry.from_config(config, env)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         storage = await start_storage(config.storage)
@@ -70,7 +78,12 @@ def create_app(
             wall_clock=time.time,
             started_at=time.time(),
             limits=limits,
+            telemetry=telemetry,
         )
+        if telemetry.metrics is not None:
+            telemetry.metrics.add_source(writer_readings(state))
+            telemetry.metrics.add_source(routing_readings(state))
+        telemetry.start(multiprocess=bool(env.get(MULTIPROCESS_ENV)))
         setattr(app.state, STATE_KEY, state)
         if routing.disabled_providers:
             logger.info(
@@ -79,6 +92,7 @@ def create_app(
         try:
             yield
         finally:
+            await telemetry.aclose()
             await keys.aclose()
             await limits.aclose()  # settles what is queued
             await storage.aclose()  # drains the log queue and journal, then closes the store
@@ -94,5 +108,6 @@ def create_app(
     )
     install_error_handlers(app)
     include_routes(app)
+    app.add_middleware(ObservabilityMiddleware, telemetry=telemetry)  # inside the next one
     app.add_middleware(RequestContextMiddleware)
     return app

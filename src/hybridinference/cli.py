@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 import time
@@ -19,6 +18,7 @@ from hybridinference.config.diff import diff_configs
 from hybridinference.config.summary import summarize
 from hybridinference.errors import ConfigError
 from hybridinference.gateway.auth import describe_key, describe_spend, issue_key
+from hybridinference.observability.telemetry import prepare_multiprocess_dir
 from hybridinference.routing.build import check_strategies
 from hybridinference.storage import Store, open_store
 from hybridinference.storage.export import FORMATS
@@ -27,6 +27,7 @@ from hybridinference.storage.runtime import prepare_store
 
 T = TypeVar("T")
 CONFIG_ENV = "HYBRIDINFERENCE_CONFIG"
+LOG_LEVEL_ENV = "HYBRIDINFERENCE_LOG_LEVEL"
 DEFAULT_CONFIG = "config/quickstart.yaml"
 
 config_option = click.option(
@@ -55,7 +56,16 @@ def app_from_env() -> object:
     from hybridinference.app import create_app
 
     config = _load(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
+    _configure_logging(config, os.environ.get(LOG_LEVEL_ENV, "info"))
     return create_app(config, dict(os.environ))
+
+
+def _configure_logging(config: GatewayConfig, level: str) -> None:
+    """Once per process (the parent and every worker): JSON or text, secrets scrubbed."""
+    from hybridinference.observability.logging import configure_logging, secret_values
+
+    fmt = config.observability.log_format
+    configure_logging(fmt, level, secret_values(config, os.environ))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,25 +92,29 @@ def serve(
 
     config = _load(config_path)
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    uvicorn.run(
-        "hybridinference.cli:app_from_env",
-        factory=True,
-        host=host or config.server.host,
-        port=config.server.port if port is None else port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        date_header=False,
-        log_level=log_level,
-        timeout_graceful_shutdown=30,
-        backlog=4096,
-    )
+    os.environ[LOG_LEVEL_ENV] = log_level
+    _configure_logging(config, log_level)
+    remove_metrics_dir = prepare_multiprocess_dir(workers, os.environ)
+    try:
+        uvicorn.run(
+            "hybridinference.cli:app_from_env",
+            factory=True,
+            host=host or config.server.host,
+            port=config.server.port if port is None else port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            server_header=False,
+            date_header=False,
+            log_level=log_level,
+            log_config=None,  # keep the structured handler _configure_logging installed
+            timeout_graceful_shutdown=30,
+            backlog=4096,
+        )
+    finally:
+        remove_metrics_dir()
 
 
 @main.command("check-config")
@@ -340,3 +354,35 @@ def logs_export(
     with click.open_file(output, "wb") as out:
         count = _with_store(config, lambda store: FORMATS[fmt](store, start, end, out))
     click.echo(f"exported {count} rows", err=True)
+
+
+@main.command("alert-logger")
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9095, show_default=True, type=int)
+@click.option(
+    "--database",
+    envvar="HYBRIDINFERENCE_ALERTS_DATABASE",
+    default=None,
+    help="sqlite:///PATH or postgresql://... (default: storage.url from config).",
+)
+@click.option(
+    "--token-env",
+    default="HYBRIDINFERENCE_ALERT_TOKEN",
+    show_default=True,
+    help="Env var holding the bearer token Alertmanager must send (unset: no token).",
+)
+def alert_logger(
+    config_path: str, host: str, port: int, database: str | None, token_env: str
+) -> None:
+    """Receive Alertmanager webhooks, store the alerts, list them at GET /alerts."""
+    import uvicorn
+
+    from hybridinference.observability.alert_logger import create_alert_logger
+    from hybridinference.observability.alert_store import open_alert_store
+
+    config = _load(config_path)
+    url = database or config.storage.url
+    _configure_logging(config, "info")
+    app = create_alert_logger(lambda: open_alert_store(url), token=os.environ.get(token_env))
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

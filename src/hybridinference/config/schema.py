@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    field_validator,
+    model_validator,
+)
 
 from hybridinference.config.limits import LimitsConfig
 
@@ -178,6 +185,11 @@ class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = Field(
+        (),
+        description="CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP is believed "
+        "(e.g. the nginx edge); from any other peer those headers are ignored.",
+    )
 
 
 class AuthConfig(Strict):
@@ -218,12 +230,31 @@ class RoutingConfig(Strict):
     max_attempts: int = Field(3, ge=1)
 
 
+class TracingConfig(Strict):
+    """OpenTelemetry traces, exported over OTLP/HTTP; off unless enabled."""
+
+    enabled: bool = False
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = "hybridinference"
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+
+
+class ObservabilityConfig(Strict):
+    metrics: bool = Field(True, description="Serve GET /metrics (Prometheus text format).")
+    per_key_labels: bool = Field(
+        False, description="Add per-API-key request/token/cost series (one set per key)."
+    )
+    log_format: Literal["json", "text"] = "json"
+    tracing: TracingConfig = TracingConfig()
+
+
 class GatewayConfig(Strict):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
     storage: StorageConfig = StorageConfig()
     timeouts: Timeouts = Timeouts()
     routing: RoutingConfig = RoutingConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
     limits: LimitsConfig = LimitsConfig()
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: tuple[ModelConfig, ...] = ()
