@@ -27,9 +27,9 @@ RULES: Mapping[str, str] = {
             r"\bgh[pousr]_[A-Za-z0-9]{30,}",
             r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",
             r"\bAIza[0-9A-Za-z_\-]{35}",
-            r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{16,}=*",
+            r"(?i:\bbearer\s+[A-Za-z0-9._~+/\-]{16,}=*)",
             r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
-            r"(?i)\b(?:password|passwd|secret|api[_-]?key)\s*[:=]\s*[^\s\"',}]{4,}",
+            r"(?i:\b(?:password|passwd|secret|api[_-]?key)\s*[:=]\s*[^\s\"',}]{4,})",
         )
     ),
     "emails": r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b",
