@@ -1,10 +1,8 @@
-"""A TCP proxy on loopback that a test can cut and restore: how the storage fault tests
-make PostgreSQL unreachable without stopping the shared server.
+"""A loopback TCP proxy a test can cut and restore, to take a shared service (Redis) away
+from the processes under test without stopping it for everyone else.
 
-``cut()`` drops every open connection and from then on closes new ones at once (the
-client sees a reset, exactly like a database that went away); ``restore()`` forwards
-again. Runs on its own event loop thread, so sync tests and gateways in other threads
-can use it alike.
+``cut()`` aborts every open connection and stops listening (new connections are refused);
+``restore()`` listens again on the same port.
 """
 
 from __future__ import annotations
@@ -19,61 +17,60 @@ class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self._target = (target_host, target_port)
         self._thread = LoopThread("tcp-proxy")
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._cut = False
-        self.connections = 0
         sock = bind_socket()
         self.port: int = sock.getsockname()[1]
-        self._server: asyncio.Server = self._thread.call(self._start(sock))
+        sock.close()
+        self._server: asyncio.Server | None = None
+        self._transports: set[asyncio.WriteTransport] = set()
+        self.restore()
 
-    async def _start(self, sock: object) -> asyncio.Server:
-        return await asyncio.start_server(self._handle, sock=sock)  # type: ignore[arg-type]
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def restore(self) -> None:
+        self._thread.call(self._listen())
+
+    def cut(self) -> None:
+        self._thread.call(self._cut())
+
+    def stop(self) -> None:
+        self.cut()
+        self._thread.stop()
+
+    async def _listen(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(
+                self._handle, "127.0.0.1", self.port, reuse_address=True
+            )
+
+    async def _cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for transport in list(self._transports):
+            transport.abort()
+        self._transports.clear()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._cut:
-            writer.transport.abort()
-            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
             writer.transport.abort()
             return
-        self.connections += 1
-        self._writers |= {writer, up_writer}
+        pair = (writer.transport, up_writer.transport)
+        self._transports.update(pair)
         try:
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
         finally:
-            for w in (writer, up_writer):
-                self._writers.discard(w)
-                w.transport.abort()
+            for transport in pair:
+                self._transports.discard(transport)
+                transport.abort()
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.transport.abort()
 
-    async def _abort_all(self) -> None:
-        self._cut = True
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _resume(self) -> None:
-        self._cut = False
-
-    def cut(self) -> None:
-        self._thread.call(self._abort_all())
-
-    def restore(self) -> None:
-        self._thread.call(self._resume())
-
-    def stop(self) -> None:
-        async def close() -> None:
-            await self._abort_all()
-            self._server.close()
-
-        self._thread.call(close())
-        self._thread.stop()
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.transport.abort()

@@ -7,12 +7,15 @@ unreachable the caller applies its failure policy at once instead of stalling re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hybridinference.limits.model import (
     WINDOW_SECONDS,
@@ -82,6 +85,16 @@ class RedisBackend:
         calendar = admission.calendar
         return [*keys.window(), *keys.spend(calendar.day, calendar.month)]
 
+    @contextlib.asynccontextmanager
+    async def _forget_connections_on_failure(self) -> AsyncIterator[None]:
+        """After a connection failure every pooled connection is suspect (Redis went away
+        or restarted): drop them all so the first call after recovery dials afresh."""
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            await self._client.connection_pool.disconnect()
+            raise
+
     async def admit(self, admission: Admission) -> Decision:
         limits, calendar = admission.limits, admission.calendar
         args: list[Any] = [
@@ -98,7 +111,8 @@ class RedisBackend:
             round(calendar.month_reset * 1000),
             self._window_ms,
         ]
-        reply = await self._admit(keys=self._keys(admission), args=args)
+        async with self._forget_connections_on_failure():
+            reply = await self._admit(keys=self._keys(admission), args=args)
         allowed, refused, wait, rq_count, rq_reset, tk_total, tk_reset = reply
         requests = tokens = None
         if limits.rpm is not None:
@@ -113,7 +127,10 @@ class RedisBackend:
         return Decision(False, dimension, max(int(wait), 1) / 1000, requests, tokens)
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
-        async with self._client.pipeline(transaction=False) as pipe:
+        async with (
+            self._forget_connections_on_failure(),
+            self._client.pipeline(transaction=False) as pipe,
+        ):
             for settlement in settlements:
                 admission = settlement.admission
                 limits = admission.limits
