@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
@@ -24,6 +24,9 @@ from hybridinference.storage import Store, open_store
 from hybridinference.storage.export import FORMATS
 from hybridinference.storage.migrations import LATEST
 from hybridinference.storage.runtime import prepare_store
+
+if TYPE_CHECKING:
+    from hybridinference.dashboard.runner import DashboardThread
 
 T = TypeVar("T")
 CONFIG_ENV = "HYBRIDINFERENCE_CONFIG"
@@ -94,6 +97,7 @@ def serve(
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     os.environ[LOG_LEVEL_ENV] = log_level
     _configure_logging(config, log_level)
+    dashboard = _start_dashboard(config, host, port, log_level)
     remove_metrics_dir = prepare_multiprocess_dir(workers, os.environ)
     try:
         uvicorn.run(
@@ -115,6 +119,24 @@ def serve(
         )
     finally:
         remove_metrics_dir()
+        if dashboard is not None:
+            dashboard.stop()
+
+
+def _start_dashboard(
+    config: GatewayConfig, host: str | None, port: int | None, log_level: str
+) -> DashboardThread | None:
+    """The dashboard on its own port, in this (parent) process only: with ``--workers N``
+    the worker processes never bind it."""
+    from hybridinference.dashboard.runner import start_dashboard
+
+    try:
+        return start_dashboard(
+            config, os.environ, gateway_host=host, gateway_port=port, log_level=log_level
+        )
+    except RuntimeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 @main.command("check-config")

@@ -230,6 +230,28 @@ class RoutingConfig(Strict):
     max_attempts: int = Field(3, ge=1)
 
 
+class DashboardConfig(Strict):
+    """The web dashboard, served by ``serve`` on its own port (one process binds it)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(3001, ge=0, le=65535)
+    gateway_url: str | None = Field(
+        None,
+        description="Where the dashboard calls the gateway API; default: this gateway's "
+        "server.host and server.port (0.0.0.0 and :: become loopback).",
+    )
+    session_hours: float = Field(12.0, gt=0, description="Idle sign-in lifetime.")
+    alerts_url: str | None = Field(
+        None,
+        description="The alert logger (``hybridinference alert-logger``), e.g. "
+        "http://127.0.0.1:9095, whose alerts the Alerts page lists; unset: not shown.",
+    )
+    alerts_token_env: str = Field(
+        "HYBRIDINFERENCE_ALERT_TOKEN", description="Env var with the alert logger's token."
+    )
+
+
 class TracingConfig(Strict):
     """OpenTelemetry traces, exported over OTLP/HTTP; off unless enabled."""
 
@@ -254,6 +276,7 @@ class GatewayConfig(Strict):
     storage: StorageConfig = StorageConfig()
     timeouts: Timeouts = Timeouts()
     routing: RoutingConfig = RoutingConfig()
+    dashboard: DashboardConfig = DashboardConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     limits: LimitsConfig = LimitsConfig()
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)

@@ -3,6 +3,7 @@
 - ``inference``: chat completions, completions, embeddings (JSON and SSE).
 - ``models``, ``health``, ``admin``: the other endpoints.
 - ``usage``: analytics (``/admin/usage``; a key's own ``/v1/usage``).
+- ``requests_admin``: the request log (``/admin/requests``; a key's own ``/v1/usage/requests``).
 - ``exchange``: one request's lifecycle and its single log row.
 - ``streaming``: upstream chunks → client SSE.
 - ``auth``: API keys (hashing, cache); ``body``: JSON parsing and validation.
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from hybridinference.gateway import admin, health, inference, models
+from hybridinference.gateway.requests_admin import include_request_routes
 from hybridinference.gateway.usage import include_usage_routes
 from hybridinference.gateway.messages import include_messages_routes
 from hybridinference.schemas.openai import (
@@ -96,3 +98,4 @@ def include_routes(app: FastAPI) -> None:
             tags=["admin"],
         )
     include_usage_routes(app)
+    include_request_routes(app)
