@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from hybridinference.adapters.anthropic import AnthropicAdapter
 from hybridinference.adapters.base import Adapter
 from hybridinference.adapters.demo import DemoAdapter
+from hybridinference.adapters.gemini import GeminiAdapter
 from hybridinference.adapters.http import create_session
 from hybridinference.adapters.openai_compat import OpenAICompatAdapter
 from hybridinference.config.schema import (
     AnthropicProviderConfig,
     DemoProviderConfig,
+    GeminiProviderConfig,
+    NativeProviderBase,
     OpenAIProviderConfig,
     ProviderConfig,
     Timeouts,
@@ -46,12 +49,19 @@ def _build_openai(name: str, config: ProviderConfig, ctx: BuildContext) -> Adapt
     )
 
 
-def _build_anthropic(name: str, config: ProviderConfig, ctx: BuildContext) -> Adapter:
-    assert isinstance(config, AnthropicProviderConfig)
-    timeouts = config.timeouts or ctx.timeouts
-    return AnthropicAdapter(
-        name, config, create_session(timeouts.connect), _api_key(name, config.api_key_env, ctx)
-    )
+Builder = Callable[[str, ProviderConfig, BuildContext], Adapter]
+
+
+def _native(adapter: Callable[..., Adapter], config_type: type[NativeProviderBase]) -> Builder:
+    """The builder of a translating adapter: (name, config, pooled session, API key)."""
+
+    def build(name: str, config: ProviderConfig, ctx: BuildContext) -> Adapter:
+        assert isinstance(config, config_type)
+        timeouts = config.timeouts or ctx.timeouts
+        session = create_session(timeouts.connect)
+        return adapter(name, config, session, _api_key(name, config.api_key_env, ctx))
+
+    return build
 
 
 def _build_demo(name: str, config: ProviderConfig, _ctx: BuildContext) -> Adapter:
@@ -62,7 +72,8 @@ def _build_demo(name: str, config: ProviderConfig, _ctx: BuildContext) -> Adapte
 ADAPTERS: Mapping[str, Callable[[str, ProviderConfig, BuildContext], Adapter]] = {
     "openai": _build_openai,
     "demo": _build_demo,
-    "anthropic": _build_anthropic,
+    "anthropic": _native(AnthropicAdapter, AnthropicProviderConfig),
+    "gemini": _native(GeminiAdapter, GeminiProviderConfig),
 }
 
 

@@ -1,6 +1,8 @@
 """The HTTP surface: one module per endpoint family.
 
 - ``inference``: chat completions, completions, embeddings (JSON and SSE).
+- ``messages``: the Anthropic Messages API (``/v1/messages``, ``count_tokens``), translated;
+  ``messages_stream`` its SSE relay, ``anthropic_errors`` its error shape.
 - ``models``, ``health``, ``admin``: the other endpoints.
 - ``usage``: analytics (``/admin/usage``; a key's own ``/v1/usage``).
 - ``requests_admin``: the request log (``/admin/requests``; a key's own ``/v1/usage/requests``).
@@ -17,9 +19,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from hybridinference.gateway import admin, health, inference, models
+from hybridinference.gateway.messages import include_messages_routes
 from hybridinference.gateway.requests_admin import include_request_routes
 from hybridinference.gateway.usage import include_usage_routes
-from hybridinference.gateway.messages import include_messages_routes
 from hybridinference.schemas.openai import (
     ChatCompletionRequest,
     CompletionRequest,
