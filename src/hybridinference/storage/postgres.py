@@ -86,7 +86,7 @@ class PostgresStore:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
                     self._dsn,
-                    min_size=1,
+                    min_size=0,  # no background reconnect loop while the database is away
                     max_size=POOL_SIZE,
                     timeout=CONNECT_TIMEOUT,
                     command_timeout=COMMAND_TIMEOUT,
