@@ -170,7 +170,7 @@ def write_config(root: Path, upstream_url: str, schema: str, redis_url: str, pre
         "timeouts": {"connect": 2, "first_byte": 10, "idle": 10, "total": 30},
         "limits": {
             "backend": "redis",
-            "redis": {"url": redis_url, "prefix": prefix, "timeout": 0.5, "retry_interval": 0.5},
+            "redis": {"url": redis_url, "prefix": prefix, "timeout": 1.0, "retry_interval": 0.5},
         },
         "providers": {
             "fake": {"kind": "openai", "base_url": upstream_url, "api_key_env": "FAKE_KEY"}
@@ -424,3 +424,57 @@ def test_killing_a_process_mid_load_loses_no_answered_row(cluster: Cluster) -> N
     assert within_one_percent(statuses[200], 600), statuses  # the others kept enforcing
     assert len(answered) >= REQUESTS - CONNECTIONS, statuses
     assert_logged_once(cluster, key_id, results)
+
+
+def test_serve_workers_share_limits_through_redis(
+    fake_openai: tuple[FakeOpenAIUpstream, RunningAiohttp], tmp_path: Path
+) -> None:
+    """``serve --workers 2``: two processes on one port, one limit between them (Redis),
+    one log (SQLite here: the embedded store is fine for one host)."""
+    require_redis()
+    prefix = f"workers-{secrets.token_hex(4)}"
+    config = {
+        "auth": {"required": False},
+        "storage": {"url": f"sqlite:///{tmp_path}/gw.db", "flush_interval": 0.05},
+        "dashboard": {"enabled": False},
+        "health": {"probes": False},
+        "observability": {"metrics": False, "log_format": "text"},
+        "limits": {
+            "backend": "redis",
+            "redis": {"url": "redis://127.0.0.1:6379/0", "prefix": prefix},
+            "default_key": {"rpm": 40},
+        },
+        "providers": {
+            "fake": {
+                "kind": "openai",
+                "base_url": fake_openai[1].url + "/v1",
+                "api_key_env": "FAKE_KEY",
+            }
+        },
+        "models": [{"name": "ok", "routes": [{"provider": "fake", "model": "ok"}]}],
+    }
+    config_path = tmp_path / "workers.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    process = start_gateway(config_path, port, tmp_path / "workers.log", workers=2)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, process)
+        results = drive(url, "unused", 200)
+    finally:
+        stop(process)
+        client = Redis(host="127.0.0.1", port=6379)
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    assert process.returncode == 0
+    assert Counter(r.status for r in results) == {200: 40, 429: 160}
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "gw.db")
+    try:
+        ids = [row[0] for row in conn.execute("SELECT request_id FROM requests")]
+    finally:
+        conn.close()
+    assert sorted(ids) == sorted(r.request_id for r in results)

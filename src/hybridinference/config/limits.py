@@ -47,7 +47,9 @@ class RedisLimitsConfig(_Strict):
         None, description="Env var holding the URL (use it when the URL has a password)."
     )
     prefix: str = Field("hi", min_length=1, description="Key prefix: one per deployment.")
-    timeout: float = Field(0.25, gt=0, description="Seconds one limit check may take.")
+    timeout: float = Field(
+        1.0, gt=0, description="Seconds one limit check may take (event-loop delays included)."
+    )
     retry_interval: float = Field(
         1.0, gt=0, description="Seconds to apply the failure policy before probing again."
     )
