@@ -13,7 +13,7 @@ from typing import Any
 from hybridinference.config.schema import GatewayConfig
 
 #: how the items of a list at this key are identified
-LIST_KEYS = {"models": "name", "routes": ("provider", "model")}
+LIST_KEYS: dict[str, str | tuple[str, ...]] = {"models": "name", "routes": ("provider", "model")}
 
 
 @dataclass(frozen=True, slots=True)
