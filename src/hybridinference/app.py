@@ -18,6 +18,7 @@ from hybridinference.gateway import include_routes
 from hybridinference.gateway.auth import KeyCache, KeyHasher, resolve_secret
 from hybridinference.gateway.deps import STATE_KEY
 from hybridinference.gateway.errors import install_error_handlers
+from hybridinference.gateway.fastpath import GatewayApp
 from hybridinference.gateway.limits import KeyLimiter
 from hybridinference.gateway.metrics import routing_readings, writer_readings
 from hybridinference.gateway.middleware import RequestContextMiddleware
@@ -33,6 +34,9 @@ from hybridinference.storage import data_dir
 from hybridinference.storage.runtime import start_storage
 
 logger = logging.getLogger(__name__)
+
+#: endpoints served by the direct lane (see gateway/fastpath.py and docs/performance.md)
+DIRECT_LANE = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages")
 
 
 def secret_file(config: GatewayConfig) -> Path:
@@ -98,7 +102,7 @@ def create_app(
             await storage.aclose()  # drains the log queue and journal, then closes the store
             await routing.aclose()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="HybridInference",
         version=__version__,
         description="OpenAI-compatible LLM inference gateway.",
@@ -108,6 +112,7 @@ def create_app(
     )
     install_error_handlers(app)
     include_routes(app)
+    app.direct_lane(DIRECT_LANE)  # the hot endpoints skip FastAPI's per-request layers
     app.add_middleware(ObservabilityMiddleware, telemetry=telemetry)  # inside the next one
     app.add_middleware(RequestContextMiddleware)
     return app
