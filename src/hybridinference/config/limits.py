@@ -69,6 +69,13 @@ class EstimateConfig(_Strict):
     )
 
 
+class UpstreamAccountConfig(_Strict):
+    """A provider account's limits for one route (its own key's RPM/TPM)."""
+
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+
+
 class LimitsConfig(_Strict):
     backend: Literal["memory", "redis"] = Field(
         "memory", description="memory: one process; redis: shared by every process/replica."
@@ -82,3 +89,8 @@ class LimitsConfig(_Strict):
         30.0, gt=0, description="A concurrency slot of a dead process is freed after this."
     )
     estimate: EstimateConfig = EstimateConfig()
+    upstream: dict[str, UpstreamAccountConfig] = Field(
+        default_factory=dict,
+        description="Route name (provider/upstream-model) → its provider account's limits, "
+        "per process. Routes answering 429 back off (AIMD) whether listed or not.",
+    )

@@ -8,9 +8,11 @@ from collections.abc import Callable, Mapping
 
 from hybridinference.config.limits import LimitsConfig
 from hybridinference.limits.base import LimitBackend
+from hybridinference.limits.estimate import TokenEstimator
 from hybridinference.limits.guard import FailurePolicy, Limiter
 from hybridinference.limits.memory import MemoryBackend
 from hybridinference.limits.redis_store import RedisBackend, connect
+from hybridinference.limits.upstream import AccountLimits, UpstreamLimits
 
 
 def redis_url(config: LimitsConfig, env: Mapping[str, str]) -> str:
@@ -54,3 +56,14 @@ def build_limiter(config: LimitsConfig, env: Mapping[str, str]) -> Limiter:
         retry_interval=config.redis.retry_interval,
         lease_seconds=config.lease_seconds,
     )
+
+
+def build_upstream_limits(config: LimitsConfig) -> UpstreamLimits:
+    accounts = {
+        name: AccountLimits(rpm=limits.rpm, tpm=limits.tpm)
+        for name, limits in config.upstream.items()
+    }
+    estimator = TokenEstimator(
+        config.estimate.chars_per_token, config.estimate.default_output_tokens
+    )
+    return UpstreamLimits(accounts, time.monotonic, estimator)

@@ -1,0 +1,131 @@
+"""Provider account limits per route: sliding-minute RPM/TPM, and AIMD back-off when the
+provider answers 429 (halve, pause for Retry-After, climb back one request at a time)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from hybridinference.errors import UpstreamRateLimited, UpstreamServerError
+from hybridinference.limits.estimate import TokenEstimator
+from hybridinference.limits.upstream import AccountLimits, UpstreamLimits
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def limits(clock: Clock, **routes: AccountLimits) -> UpstreamLimits:
+    return UpstreamLimits(
+        {name.replace("__", "/"): value for name, value in routes.items()},
+        clock,
+        TokenEstimator(chars_per_token=4, default_output_tokens=10),
+    )
+
+
+def test_configured_rpm_over_a_sliding_minute() -> None:
+    clock = Clock()
+    upstream = limits(clock, acct__m=AccountLimits(rpm=3))
+    assert [upstream.admit("acct/m", 1) for _ in range(4)] == [True, True, True, False]
+    assert not upstream.ready("acct/m")
+    assert upstream.retry_in("acct/m") == pytest.approx(60)
+    clock.now += 60.01
+    assert upstream.ready("acct/m")
+
+
+def test_configured_tpm() -> None:
+    clock = Clock()
+    upstream = limits(clock, acct__m=AccountLimits(tpm=100))
+    assert upstream.admit("acct/m", 60)
+    assert not upstream.admit("acct/m", 60)
+    assert upstream.admit("acct/m", 40)
+
+
+def test_unlisted_routes_are_unlimited_until_throttled() -> None:
+    clock = Clock()
+    upstream = limits(clock)
+    for _ in range(40):
+        assert upstream.admit("other/m", 5)
+    upstream.release("other/m", UpstreamRateLimited("slow down", retry_after=7), 5)
+    account = upstream.account("other/m")
+    assert account.rpm == 20  # half of what it was serving
+    assert not upstream.ready("other/m")
+    assert upstream.retry_in("other/m") == pytest.approx(7)
+    clock.now += 7
+    assert not upstream.ready("other/m")  # the halved cap: 40 started this minute
+    clock.now += 60
+    assert upstream.ready("other/m")
+
+
+def test_aimd_halves_then_climbs_back_to_the_configured_limit() -> None:
+    clock = Clock()
+    upstream = limits(clock, acct__m=AccountLimits(rpm=100))
+    upstream.admit("acct/m", 1)
+    upstream.release("acct/m", UpstreamRateLimited("429"), 1)
+    account = upstream.account("acct/m")
+    assert account.rpm == 50 and account.throttles == 1
+    assert upstream.retry_in("acct/m") == pytest.approx(1.0)  # no Retry-After: one second
+    upstream.release("acct/m", UpstreamRateLimited("429"), 1)
+    assert account.rpm == 25
+    for _ in range(10):
+        upstream.release("acct/m", None, 1)
+    assert account.rpm == 35  # additive increase: one per success
+    for _ in range(200):
+        upstream.release("acct/m", None, 1)
+    assert account.rpm == 100  # never above the configured limit
+
+
+def test_other_failures_do_not_back_off() -> None:
+    clock = Clock()
+    upstream = limits(clock, acct__m=AccountLimits(rpm=100))
+    upstream.release("acct/m", UpstreamServerError("boom"), 1)
+    assert upstream.account("acct/m").rpm == 100
+    assert upstream.ready("acct/m")
+
+
+@dataclass
+class Call:
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeRoute:
+    name: str
+
+
+class ScriptedOpener:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+        self.discarded: list[str] = []
+
+    async def open(self, route: Any, call: Any) -> str:
+        if self.error is not None:
+            raise self.error
+        return f"served by {route.name}"
+
+    async def discard(self, result: str) -> None:
+        self.discarded.append(result)
+
+
+async def test_the_opener_wrapper_counts_attempts_and_learns_from_429() -> None:
+    clock = Clock()
+    upstream = limits(clock, acct__m=AccountLimits(rpm=10, tpm=1000))
+    call = Call({"messages": [{"role": "user", "content": "x" * 40}], "max_tokens": 5})
+    ok = upstream.wrap(ScriptedOpener(None))
+    assert await ok.open(FakeRoute("acct/m"), call) == "served by acct/m"
+    await ok.discard("x")
+    state = upstream.describe()["acct/m"]
+    assert state["last_minute"] == {"requests": 1, "tokens": 10 + 4 + 3 + 5}
+    throttled = upstream.wrap(ScriptedOpener(UpstreamRateLimited("429", retry_after=3)))
+    with pytest.raises(UpstreamRateLimited):
+        await throttled.open(FakeRoute("acct/m"), call)
+    state = upstream.describe()["acct/m"]
+    assert state["throttles"] == 1
+    assert state["effective_rpm"] == 5
+    assert state["paused_for"] == pytest.approx(3)
