@@ -9,14 +9,12 @@ tokens are billed as output, so they count as completion tokens.
 
 from __future__ import annotations
 
-import base64
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hybridinference.adapters.base import JSONObject
-from hybridinference.adapters.parts import dump_arguments, set_reasoning
+from hybridinference.adapters.parts import dump_arguments, encode_embedding, set_reasoning
 from hybridinference.errors import (
     UpstreamError,
     UpstreamRateLimited,
@@ -211,9 +209,7 @@ def from_gemini_embeddings(data: JSONObject, model: str, encoding: str | None) -
     vectors = [e.get("values") or [] for e in data.get("embeddings") or ()]
     items = []
     for index, vector in enumerate(vectors):
-        embedding: Any = vector
-        if encoding == "base64":
-            embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        embedding = encode_embedding(vector, encoding)
         items.append({"object": "embedding", "index": index, "embedding": embedding})
     return {
         "object": "list",

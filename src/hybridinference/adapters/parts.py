@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,3 +110,10 @@ def set_reasoning(target: JSONObject, text: str) -> None:
 def reasoning_details(message: JSONObject) -> list[JSONObject]:
     details = message.get("reasoning_details")
     return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+def encode_embedding(vector: list[float], encoding: str | None) -> list[float] | str:
+    """A vector as the client asked: floats, or base64 of little-endian float32."""
+    if encoding != "base64":
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()

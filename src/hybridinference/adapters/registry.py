@@ -11,12 +11,14 @@ from hybridinference.adapters.base import Adapter
 from hybridinference.adapters.demo import DemoAdapter
 from hybridinference.adapters.gemini import GeminiAdapter
 from hybridinference.adapters.http import create_session
+from hybridinference.adapters.ollama import OllamaAdapter
 from hybridinference.adapters.openai_compat import OpenAICompatAdapter
 from hybridinference.config.schema import (
     AnthropicProviderConfig,
     DemoProviderConfig,
     GeminiProviderConfig,
     NativeProviderBase,
+    OllamaProviderConfig,
     OpenAIProviderConfig,
     ProviderConfig,
     Timeouts,
@@ -74,6 +76,7 @@ ADAPTERS: Mapping[str, Callable[[str, ProviderConfig, BuildContext], Adapter]] =
     "demo": _build_demo,
     "anthropic": _native(AnthropicAdapter, AnthropicProviderConfig),
     "gemini": _native(GeminiAdapter, GeminiProviderConfig),
+    "ollama": _native(OllamaAdapter, OllamaProviderConfig),
 }
 
 
