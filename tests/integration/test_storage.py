@@ -115,6 +115,7 @@ async def test_content_and_attempts_round_trip(store: Store) -> None:
         cancelled=True,
         client_ip="127.0.0.1",
         ttft_ms=None,
+        trace_id="ab" * 16,
     )
     await store.write_requests([original])
     assert await store.recent_requests(1) == [original]

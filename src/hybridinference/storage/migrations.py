@@ -117,6 +117,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             ),
         },
     ),
+    Migration(
+        4,
+        "request trace id",
+        {
+            "sqlite": ("ALTER TABLE requests ADD COLUMN trace_id TEXT",),
+            "postgresql": ("ALTER TABLE requests ADD COLUMN trace_id TEXT",),
+        },
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

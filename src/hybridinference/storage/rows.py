@@ -36,6 +36,7 @@ REQUEST_FIELDS: tuple[str, ...] = (
     "cancelled",
     "client_ip",
     "content",
+    "trace_id",
 )
 REQUEST_COLUMNS = ", ".join(REQUEST_FIELDS)
 KEY_FIELDS: tuple[str, ...] = (
