@@ -44,7 +44,7 @@ COMMON_RULES = (
     rule("GET", r"/v1/models"),
     rule("POST", r"/v1/chat/completions"),
     # the gateway answers these for the calling key only
-    rule("GET", r"/v1/usage(/[A-Za-z0-9_.-]+)?"),
+    rule("GET", r"/v1/usage(/[A-Za-z0-9_.-]+){0,2}"),
 )
 RULES: Mapping[Role, tuple[Rule, ...]] = {
     Role.OPERATOR: (

@@ -55,6 +55,12 @@ class DashboardThread:
                 )
             time.sleep(0.02)
 
+    @property
+    def port(self) -> int:
+        """The port it listens on (the configured one, or the one picked for port 0)."""
+        sockets = self._server.servers[0].sockets if self._server.servers else ()
+        return int(sockets[0].getsockname()[1]) if sockets else self._server.config.port
+
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(10)
@@ -86,6 +92,7 @@ def start_dashboard(
             access_log=False,
             server_header=False,
             log_level=log_level,
+            log_config=None,  # keep the logging the serve command configured
             timeout_graceful_shutdown=5,
         )
     )
