@@ -1,0 +1,87 @@
+"""Routing knowledge shared between replicas through real Redis: each publishes what it
+saw, reads what the others saw, and a dead replica's opinion fades out."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Mapping, Sequence
+
+from redis.asyncio import Redis
+
+from hybridinference.limits.redis_store import connect
+from hybridinference.limits.shared import RouteKnowledge, SharedKnowledge
+from tests.integration.test_redis_limits import REDIS_URL, require_redis
+
+
+class Replica:
+    """A knowledge source that records what its peers told it."""
+
+    def __init__(self, ours: dict[str, RouteKnowledge]) -> None:
+        self.ours = ours
+        self.heard: dict[str, list[RouteKnowledge]] = {}
+
+    def export(self) -> Mapping[str, RouteKnowledge]:
+        return self.ours
+
+    def absorb(self, route: str, peers: Sequence[RouteKnowledge]) -> None:
+        self.heard[route] = list(peers)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_replicas_learn_each_others_circuits_and_latency() -> None:
+    require_redis()
+    prefix = f"test-{secrets.token_hex(6)}"
+    clock = Clock()
+    broken = RouteKnowledge(circuit_open_for=12.0, ewma=None, samples=3, error_rate=0.9)
+    healthy = RouteKnowledge(circuit_open_for=0.0, ewma=0.2, samples=50, error_rate=0.0)
+    a, b = Replica({"p/m": broken}), Replica({"p/m": healthy})
+    syncs = [
+        SharedKnowledge(
+            connect(REDIS_URL, timeout=2), replica, prefix=prefix, interval=1, wall_clock=clock
+        )
+        for replica in (a, b)
+    ]
+    try:
+        for sync in syncs:
+            await sync.sync_once()
+        await syncs[0].sync_once()
+        assert [k.circuit_open_for for k in a.heard["p/m"]] == [0.0]
+        assert [k.ewma for k in a.heard["p/m"]] == [0.2]
+        assert [k.circuit_open_for for k in b.heard["p/m"]] == [12.0]  # b heard a
+        clock.now += 10  # b stops publishing (it died): after 3 intervals it is ignored
+        await syncs[0].sync_once()
+        assert a.heard["p/m"] == []
+        assert syncs[0].stats.rounds == 3 and syncs[0].stats.failures == 0
+    finally:
+        for sync in syncs:
+            await sync.aclose()
+        client = Redis.from_url(REDIS_URL)
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def test_a_failed_round_is_counted_and_the_loop_goes_on() -> None:
+    replica = Replica({"p/m": RouteKnowledge(0.0, 0.1, 1, 0.0)})
+    sync = SharedKnowledge(
+        connect("redis://127.0.0.1:1/0", timeout=0.2),
+        replica,
+        prefix="unused",
+        interval=0.05,
+        wall_clock=Clock(),
+    )
+    sync.start()
+    await asyncio.sleep(0.3)
+    await sync.aclose()
+    assert sync.stats.failures >= 2
+    assert sync.stats.rounds == 0
+    assert replica.heard == {}
