@@ -23,14 +23,13 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 def sdk(gateway: RunningGateway, api_key: str = "unused", **options: Any) -> OpenAI:
-    return OpenAI(
-        base_url=gateway.url + "/v1",
-        api_key=api_key,
-        max_retries=0,
-        timeout=20,
-        _strict_response_validation=True,
+    settings: dict[str, Any] = {
+        "max_retries": 0,
+        "timeout": 20,
+        "_strict_response_validation": True,
         **options,
-    )
+    }
+    return OpenAI(base_url=gateway.url + "/v1", api_key=api_key, **settings)
 
 
 def config_with(upstream_url: str, tmp_path: Path, *names: str, **overrides: Any) -> dict[str, Any]:

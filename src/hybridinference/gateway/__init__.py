@@ -73,6 +73,13 @@ def include_routes(app: FastAPI) -> None:
         "/v1/models", models.list_models, methods=["GET"], response_model=None, tags=["models"]
     )
     app.add_api_route(
+        "/v1/models/{model:path}",
+        models.retrieve_model,
+        methods=["GET"],
+        response_model=None,
+        tags=["models"],
+    )
+    app.add_api_route(
         "/health", health.liveness, methods=["GET"], response_model=None, tags=["health"]
     )
     app.add_api_route(

@@ -1,4 +1,5 @@
-"""``GET /v1/models``: the OpenAI list shape plus OpenRouter-style metadata."""
+"""``GET /v1/models`` and ``GET /v1/models/{model}``: the OpenAI shapes plus OpenRouter-style
+metadata."""
 
 from __future__ import annotations
 
@@ -54,3 +55,19 @@ async def list_models(request: Request) -> JSONResponse:
         or any(a in allowed for a in routed.routes.config.aliases)
     ]
     return JSONResponse({"object": "list", "data": data})
+
+
+async def retrieve_model(request: Request) -> JSONResponse:
+    """``GET /v1/models/{model}`` (by name or alias); 404 for unknown and forbidden alike."""
+    state = app_state(request)
+    headers = request.headers
+    try:
+        principal = await state.keys.authenticate(
+            presented_key(headers.get("authorization"), headers.get("x-api-key"))
+        )
+        routed = state.routing.manager.resolve(
+            request.path_params["model"], principal.allowed_models
+        )
+    except GatewayError as exc:
+        return error_response(exc)
+    return JSONResponse(describe(routed, int(state.started_at)))
