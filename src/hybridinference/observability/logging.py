@@ -31,10 +31,15 @@ PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(r"\b(sk-|hi-|sk-ant-)[A-Za-z0-9_\-]{20,}"),
     re.compile(
-        r"(?i)((?:api[_-]?key|x-api-key|authorization|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"
+        r"(?i)((?:api[_-]?key|x-api-key|authorization|token)[\"']?\s*[:=]\s*[\"']?)"
+        r"(?!bearer\b|\[REDACTED\])[^\s\"',}]{6,}"
     ),
 )
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured duplicate of msg
+}
 
 
 class Redactor:
@@ -121,7 +126,7 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):  # uvicorn.access: uvicorn's access_log decides
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
