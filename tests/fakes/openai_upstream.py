@@ -44,6 +44,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    peer: tuple[str, int] | None = None  # the client's address: one per TCP connection
 
 
 @dataclass
@@ -99,7 +100,11 @@ class FakeOpenAIUpstream:
 
     async def _record(self, request: web.Request) -> dict[str, Any]:
         body = orjson.loads(await request.read())
-        self.log.received.append(Received(request.path, dict(request.headers), body))
+        transport = request.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        self.log.received.append(
+            Received(request.path, dict(request.headers), body, tuple(peer) if peer else None)
+        )
         return body
 
     async def _scripted_failure(
