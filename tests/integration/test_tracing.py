@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -60,13 +61,9 @@ def attributes(span: Span) -> dict[str, Any]:
     return out
 
 
-FAILOVER = {
+FAILOVER = {  # whenever the 503 route is tried first, the other one answers
     "name": "failover",
-    "strategy": "cost",  # the cheap route first: it fails (503), the dear one answers
-    "routes": [
-        route("fake", "status-503", pricing={"input": 0.1, "output": 0.1}),
-        route("fake", "ok", pricing={"input": 5.0, "output": 5.0}),
-    ],
+    "routes": [route("fake", "status-503"), route("fake", "ok")],
 }
 BODY = {"model": "failover", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -79,25 +76,31 @@ def test_request_and_attempt_spans_exported(
         models=[FAILOVER],
         observability={"tracing": {"enabled": True, "otlp_endpoint": running.url + "/v1/traces"}},
     )
-    response = httpx.post(
-        gateway.url + "/v1/chat/completions",
-        json=BODY,
-        headers={"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN}-01", "X-Request-ID": "traced-1"},
-        timeout=20,
-    )
-    assert response.status_code == 200
-    rows = gateway.wait_rows(1)
+    for attempt in range(12):  # the weighted order is random: until one fails over
+        request_id = f"traced-{attempt}"
+        response = httpx.post(
+            gateway.url + "/v1/chat/completions",
+            json=BODY,
+            headers={"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN}-01", "X-Request-ID": request_id},
+            timeout=20,
+        )
+        assert response.status_code == 200
+        row = gateway.wait_rows(1, "request_id = ?", (request_id,))[0]
+        if len(orjson.loads(row["attempts"])) == 2:
+            break
+    else:
+        pytest.fail("no request tried the failing route first")
     gateway.stop()  # flushes the batch exporter
-    assert rows[0]["trace_id"] == TRACE_ID
+    assert row["trace_id"] == TRACE_ID
     assert state.services == {"hybridinference"}
-    mine = [s for s in state.spans if s.trace_id.hex() == TRACE_ID]
-    servers = [s for s in mine if s.kind == Span.SPAN_KIND_SERVER]
-    assert len(servers) == 1
-    server = servers[0]
+    traced = [s for s in state.spans if s.trace_id.hex() == TRACE_ID]
+    servers = [s for s in traced if s.kind == Span.SPAN_KIND_SERVER]
+    assert len(servers) == attempt + 1  # one server span per request
+    server = next(s for s in servers if attributes(s)["hybridinference.request_id"] == request_id)
+    mine = [s for s in traced if s.parent_span_id == server.span_id]
     assert server.name == "POST /v1/chat/completions"
     assert server.parent_span_id.hex() == PARENT_SPAN  # continues the caller's trace
     server_attrs = attributes(server)
-    assert server_attrs["hybridinference.request_id"] == "traced-1"
     assert server_attrs["http.response.status_code"] == 200
     assert server_attrs["hybridinference.route"] == "fake/ok"
     attempts = sorted(
