@@ -19,15 +19,15 @@ from hybridinference.gateway.auth import KeyCache, KeyHasher, resolve_secret
 from hybridinference.gateway.deps import STATE_KEY
 from hybridinference.gateway.errors import install_error_handlers
 from hybridinference.gateway.fastpath import GatewayApp
-from hybridinference.gateway.limits import KeyLimiter
+from hybridinference.gateway.limits import KeyLimiter, build_shared_routing, limits_readings
 from hybridinference.gateway.metrics import routing_readings, writer_readings
 from hybridinference.gateway.middleware import RequestContextMiddleware
+from hybridinference.limits.build import build_limiter
 from hybridinference.observability.telemetry import (
     MULTIPROCESS_ENV,
     ObservabilityMiddleware,
     Telemetry,
 )
-from hybridinference.limits.build import build_limiter
 from hybridinference.routing.build import build_routing
 from hybridinference.state import AppState
 from hybridinference.storage import data_dir
@@ -71,6 +71,11 @@ def create_app(
         writer = storage.writer
         limits = KeyLimiter(build_limiter(config.limits, env), config.limits, time.time)
         limits.start()
+        shared = build_shared_routing(
+            config.limits, env, routing.manager, time.monotonic, time.time
+        )
+        if shared is not None:
+            shared.start()  # circuit and latency knowledge exchanged with other replicas
         state = AppState(
             config=config,
             routing=routing,
@@ -87,6 +92,7 @@ def create_app(
         if telemetry.metrics is not None:
             telemetry.metrics.add_source(writer_readings(state))
             telemetry.metrics.add_source(routing_readings(state))
+            telemetry.metrics.add_source(limits_readings(limits))
         telemetry.start(multiprocess=bool(env.get(MULTIPROCESS_ENV)))
         setattr(app.state, STATE_KEY, state)
         if routing.disabled_providers:
@@ -99,6 +105,8 @@ def create_app(
             await telemetry.aclose()
             await keys.aclose()
             await limits.aclose()  # settles what is queued
+            if shared is not None:
+                await shared.aclose()
             await storage.aclose()  # drains the log queue and journal, then closes the store
             await routing.aclose()
 

@@ -89,6 +89,12 @@ class LimitsConfig(_Strict):
         30.0, gt=0, description="A concurrency slot of a dead process is freed after this."
     )
     estimate: EstimateConfig = EstimateConfig()
+    shared_routing: bool = Field(
+        True, description="With the redis backend: share circuit and latency knowledge."
+    )
+    shared_routing_interval: float = Field(
+        1.0, gt=0, description="Seconds between two exchanges of routing knowledge."
+    )
     upstream: dict[str, UpstreamAccountConfig] = Field(
         default_factory=dict,
         description="Route name (provider/upstream-model) → its provider account's limits, "

@@ -87,6 +87,22 @@ STATE_METRICS: Mapping[str, StateMetric] = {
         "gauge", "Highest share of a spend budget used by any key, 0..1.", ("period",), "livemax"
     ),
     "hedges": StateMetric("counter", "Backup (hedged) attempts started.", ("model",)),
+    "limits_backend_up": StateMetric(
+        "gauge", "0 while the rate-limit backend (Redis) is unreachable.", (), "livemin"
+    ),
+    "limits_admitted": StateMetric("counter", "Requests admitted by a per-key limit check."),
+    "limits_refused": StateMetric("counter", "Requests refused by a per-key limit (429)."),
+    "limits_failed_open": StateMetric(
+        "counter", "Requests let through unchecked: limiter unreachable, policy open."
+    ),
+    "limits_failed_closed": StateMetric(
+        "counter", "Requests refused (503): limiter unreachable, policy closed."
+    ),
+    "limits_outages": StateMetric("counter", "Times the rate-limit backend became unreachable."),
+    "limits_backend_errors": StateMetric("counter", "Failed calls to the rate-limit backend."),
+    "limits_settle_dropped": StateMetric(
+        "counter", "Finished requests whose usage could not be settled with the limiter."
+    ),
     "log_queue_depth": StateMetric("gauge", "Request-log rows waiting in memory."),
     "log_spill_bytes": StateMetric("gauge", "Request-log bytes waiting in the spill journal."),
     "log_database_up": StateMetric(
