@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from hybridinference.config.schema import GatewayConfig
 from hybridinference.gateway.auth import KeyCache
-from hybridinference.observability.telemetry import Telemetry
 from hybridinference.gateway.limits import KeyLimiter
+from hybridinference.observability.telemetry import Telemetry
 from hybridinference.routing.build import Routing
 from hybridinference.storage.base import Store
 from hybridinference.storage.writer import LogWriter
