@@ -20,6 +20,7 @@ from hybridinference.adapters.http import (
     read_limited,
     remaining,
 )
+from hybridinference.adapters.profiles import PROFILES
 from hybridinference.adapters.sse import SSEParser
 from hybridinference.config.schema import OpenAIProviderConfig
 from hybridinference.errors import UpstreamProtocolError, UpstreamServerError
@@ -51,6 +52,8 @@ class OpenAICompatAdapter:
         self.name = name
         self._base_url = config.base_url
         self._session = session
+        self._profile = PROFILES[config.profile]
+        self._drop = frozenset(config.drop_unsupported_params)
         headers = {"Content-Type": "application/json", **config.headers}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -58,7 +61,7 @@ class OpenAICompatAdapter:
 
     async def complete(self, call: UpstreamCall) -> JSONObject:
         url = self._base_url + PATHS[call.endpoint]
-        data = orjson.dumps(call.body)
+        data = orjson.dumps(self._prepare(call.endpoint, call.body))
         with map_transport_errors(self.name):
             async with asyncio.timeout(remaining(call.deadline, call.first_byte_timeout)):
                 response = await self._session.post(url, data=data, headers=self._headers)
@@ -74,7 +77,17 @@ class OpenAICompatAdapter:
             result = orjson.loads(body)
         if not isinstance(result, dict) or REQUIRED_FIELD[call.endpoint] not in result:
             raise UpstreamProtocolError(f"{self.name} sent a response of the wrong shape")
+        if self._profile.response is not None and call.endpoint is Endpoint.CHAT:
+            self._profile.response(result)
         return result
+
+    def _prepare(self, endpoint: Endpoint, body: JSONObject) -> JSONObject:
+        """The profile's request fixes; nothing at all for the generic profile."""
+        if self._drop:
+            body = {k: v for k, v in body.items() if k not in self._drop}
+        if endpoint is Endpoint.CHAT:
+            body = self._profile.fix_request(body, self.name)
+        return body
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[JSONObject]:
         body = dict(call.body)
@@ -84,6 +97,8 @@ class OpenAICompatAdapter:
             **(options if isinstance(options, dict) else {}),
             "include_usage": True,
         }
+        body = self._prepare(call.endpoint, body)
+        fix_chunk = self._profile.chunk if call.endpoint is Endpoint.CHAT else None
         url = self._base_url + PATHS[call.endpoint]
         with map_transport_errors(self.name):
             async with asyncio.timeout(remaining(call.deadline, call.first_byte_timeout)):
@@ -114,6 +129,8 @@ class OpenAICompatAdapter:
                             return
                         chunk = self._decode_chunk(event.data)
                         finished = finished or _has_finish_reason(chunk)
+                        if fix_chunk is not None:
+                            fix_chunk(chunk)
                         wait = call.idle_timeout
                         yield chunk
                     if not line:
