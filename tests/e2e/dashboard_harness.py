@@ -44,9 +44,14 @@ class RunningDashboard:
         self.thread.join(15)
 
 
-def run_dashboard(gateway_url: str) -> RunningDashboard:
+def run_dashboard(
+    gateway_url: str, alerts_url: str | None = None, alerts_token: str | None = None
+) -> RunningDashboard:
     sock = bind_socket()
-    app = create_dashboard_app(DashboardSettings(gateway_url=gateway_url))
+    settings = DashboardSettings(
+        gateway_url=gateway_url, alerts_url=alerts_url, alerts_token=alerts_token
+    )
+    app = create_dashboard_app(settings)
     config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(

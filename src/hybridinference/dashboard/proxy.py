@@ -13,8 +13,10 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
+import orjson
 
 from hybridinference.dashboard.sessions import Role
 
@@ -105,6 +107,22 @@ class GatewayClient:
         ) as response:
             await response.read()
             return response.status
+
+    async def call(
+        self, method: str, path: str, credential: str, body: object = None
+    ) -> tuple[int, Any]:
+        """One JSON call to the gateway: (status, decoded body or None)."""
+        async with self._client().request(
+            method,
+            self._base + path,
+            headers={"authorization": f"Bearer {credential}"},
+            json=body,
+        ) as response:
+            data = await response.read()
+            try:
+                return response.status, orjson.loads(data) if data else None
+            except orjson.JSONDecodeError:
+                return response.status, None
 
     async def endpoints(self) -> frozenset[str]:
         """Every ``"METHOD /path"`` the gateway serves, from its OpenAPI document (cached

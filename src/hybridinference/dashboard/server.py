@@ -30,6 +30,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hybridinference.dashboard.headers import SecurityHeaders
+from hybridinference.dashboard.playground import PlaygroundKey, PlaygroundUnavailable
 from hybridinference.dashboard.proxy import GatewayClient, allowed, endpoints_for
 from hybridinference.dashboard.sessions import (
     COOKIE_NAME,
@@ -99,6 +100,7 @@ class Handlers:
         self._max_body = settings.max_body_bytes
         self._alerts = alerts
         self._alerts_token = settings.alerts_token or ""
+        self.playground = PlaygroundKey(gateway)
 
     def _session(self, request: Request) -> Session | None:
         return self._sessions.get(request.cookies.get(COOKIE_NAME))
@@ -205,18 +207,28 @@ class Handlers:
             body = await read_limited(request, self._max_body)
             if body is None:
                 return error(413, "Request body too large.", "invalid_request_error")
+        playground = session.role is Role.OPERATOR and path.startswith("/v1/")
         try:
+            credential = (
+                await self.playground.secret(session.credential)
+                if playground
+                else session.credential
+            )
             upstream = await self._gateway.open(
                 request.method,
                 path,
                 request.url.query,
-                session.credential,
+                credential,
                 body,
                 request.headers.get("content-type"),
             )
+        except PlaygroundUnavailable:
+            return error(503, "Could not create the playground's API key.", "upstream_error")
         except (aiohttp.ClientError, TimeoutError):
             return error(502, "The gateway is not reachable.", "upstream_error")
-        if upstream.status == 401:
+        if upstream.status == 401 and playground:
+            self.playground.forget(credential)
+        elif upstream.status == 401:
             self._sessions.drop(session.id)  # the key was revoked or the token changed
         return StreamingResponse(
             upstream.body, status_code=upstream.status, headers=upstream.headers
@@ -237,6 +249,7 @@ def create_dashboard_app(
         try:
             yield
         finally:
+            await handlers.playground.aclose()
             await gateway.aclose()
             if alerts is not None:
                 await alerts.aclose()

@@ -47,10 +47,14 @@ function renderNav(current) {
   }
 }
 
-function show() {
+// moving focus to <main> on navigation tells screen readers the page changed; not on the
+// first load, where Tab must reach the skip link first
+function show({ focus = true } = {}) {
   if (cleanup) cleanup();
   cleanup = null;
   clear(main);
+  delete main.dataset.loaded; // pages set it once their data is on screen
+  delete main.dataset.done;
   if (!session.role) {
     renderSignIn();
     return;
@@ -69,7 +73,7 @@ function show() {
   cleanup = PAGES[id].render(main, params) || null;
   navToggle.setAttribute("aria-expanded", "false");
   document.body.classList.remove("nav-open");
-  main.focus({ preventScroll: true });
+  if (focus) main.focus({ preventScroll: true });
   announce(`${PAGES[id].title} page`);
 }
 
@@ -126,5 +130,5 @@ document.querySelector(".skip").addEventListener("click", (event) => {
   main.focus();
 });
 onSignedOut(() => show());
-window.addEventListener("hashchange", show);
-loadSession().then(show);
+window.addEventListener("hashchange", () => show());
+loadSession().then(() => show({ focus: false }));
