@@ -19,7 +19,7 @@ import time
 
 import asyncpg
 
-from hybridinference.storage.postgres import PostgresStore
+from hybridinference.storage.postgres import USAGE_WORK_MEM, PostgresStore, usage_sql
 from hybridinference.storage.usage import UsageQuery
 
 DAY = 86_400.0
@@ -68,19 +68,23 @@ async def main() -> None:
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="Keep the schema afterwards.")
+    parser.add_argument("--schema", help="Reuse the rows of a kept schema (from --keep).")
+    parser.add_argument("--now", type=float, help="The generation time of a kept schema.")
     args = parser.parse_args()
-    schema = f"bench_rollup_{os.getpid()}"
+    schema = args.schema or f"bench_rollup_{os.getpid()}"
     store = PostgresStore(args.dsn, schema)
     await store.migrate()
-    now = time.time()
+    now = args.now or time.time()
     conn = await asyncpg.connect(args.dsn, server_settings={"search_path": schema})
     try:
-        began = time.perf_counter()
-        await generate(conn, args.rows, now - 30 * DAY, chunk=1_000_000)
-        print(f"generated {args.rows:,} rows in {time.perf_counter() - began:.1f} s")
-        began = time.perf_counter()
-        await conn.execute("VACUUM ANALYZE requests")
-        print(f"vacuum analyze: {time.perf_counter() - began:.1f} s")
+        if not args.schema:
+            began = time.perf_counter()
+            await generate(conn, args.rows, now - 30 * DAY, chunk=1_000_000)
+            print(f"generated {args.rows:,} rows in {time.perf_counter() - began:.1f} s")
+            print(f"schema {schema}, now {now!r}")
+            began = time.perf_counter()
+            await conn.execute("VACUUM ANALYZE requests")
+            print(f"vacuum analyze: {time.perf_counter() - began:.1f} s")
         for group_by in ((), ("model",), ("key",), ("key", "model")):
             query = UsageQuery(start=now - DAY, end=now, bucket_seconds=3600, group_by=group_by)
             await store.usage(query)  # warm the cache
@@ -96,13 +100,12 @@ async def main() -> None:
                 f"median {statistics.median(timings) * 1000:.0f} ms, "
                 f"max {max(timings) * 1000:.0f} ms ({args.runs} runs)"
             )
-        plan = await conn.fetch(
-            "EXPLAIN (ANALYZE, BUFFERS) SELECT floor(created_at / 3600) * 3600, count(*), "
-            "percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY latency_ms) "
-            "FROM requests WHERE created_at >= $1 AND created_at < $2 GROUP BY 1",
-            now - DAY,
-            now,
-        )
+        explained = UsageQuery(start=now - DAY, end=now, group_by=("model",))
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL work_mem = '{USAGE_WORK_MEM}'")
+            plan = await conn.fetch(
+                "EXPLAIN (ANALYZE, BUFFERS) " + usage_sql(explained), now - DAY, now, 3600.0
+            )
         print("\n".join(row[0] for row in plan))
     finally:
         if not args.keep:

@@ -14,7 +14,7 @@ from hybridinference.schemas.keys import ApiKeyRecord
 from hybridinference.schemas.records import Attempt, RequestRecord
 from hybridinference.storage import Store, open_store
 from hybridinference.storage.migrations import LATEST, MIGRATIONS
-from hybridinference.storage.retention import RetentionPolicy, prune
+from hybridinference.storage.retention import Pruner, RetentionPolicy, prune
 from hybridinference.storage.usage import UsageQuery, percentile
 from tests.fakes.postgres import postgres_schema, schema_url
 
@@ -229,3 +229,18 @@ async def test_keys_create_get_update_revoke(store: Store) -> None:
     listed = await store.list_keys()
     assert [(k.id, k.revoked_at, k.active) for k in listed] == [("key_x", T0 + 9, False)]
     await store.ping()
+
+
+async def test_the_background_pruner_keeps_only_recent_rows(store: Store) -> None:
+    await store.write_requests([record(n, created_at=T0 - 3 * 86_400) for n in range(5)])
+    await store.write_requests([record(10)])
+    pruner = Pruner(store, RetentionPolicy(max_age_days=2, batch_size=2, pause=0), lambda: T0)
+    pruner.start()
+    try:
+        for _ in range(500):
+            if len(await store.recent_requests(10)) == 1:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await pruner.aclose()
+    assert [r.request_id for r in await store.recent_requests(10)] == ["req-0010"]
