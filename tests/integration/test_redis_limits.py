@@ -216,3 +216,19 @@ async def test_keys_expire_and_share_one_cluster_slot(prefix: str) -> None:
         await client.aclose()
         await store.aclose()
         await _cleanup(prefix)
+
+
+async def test_a_lost_budget_counter_restarts_from_the_request_log(
+    backend: LimitBackend,
+) -> None:
+    """A restarted process or a flushed Redis has no counter: it must not hand out a
+    fresh budget, so the counter starts at the spend the request log already has."""
+    limits = KeyLimits(daily_budget=0.000010, monthly_budget=1.0)  # 10,000 nano-dollars
+    logged = Admission("k1", "t-1", limits, 1, 4_000, CALENDAR, logged_day=7_000)
+    assert not (await backend.admit(logged)).allowed  # 7,000 + 4,000 > 10,000
+    small = Admission("k1", "t-2", limits, 1, 3_000, CALENDAR, logged_day=7_000)
+    assert (await backend.admit(small)).allowed  # exactly 10,000
+    # From now on the limiter's own counter rules (the log lags behind it).
+    again = Admission("k1", "t-3", limits, 1, 1, CALENDAR, logged_day=0)
+    decision = await backend.admit(again)
+    assert not decision.allowed and decision.refused_by == "daily_budget"

@@ -20,12 +20,18 @@ from hybridinference.errors import RateLimited, ServiceUnavailable
 from hybridinference.limits.build import redis_url
 from hybridinference.limits.estimate import TokenEstimator, billing_calendar
 from hybridinference.limits.guard import Limiter
-from hybridinference.limits.model import Admission, Decision, KeyLimits, Settlement
+from hybridinference.limits.model import (
+    Admission,
+    Decision,
+    KeyLimits,
+    Settlement,
+    usd_to_nanos,
+)
 from hybridinference.limits.redis_store import connect
 from hybridinference.limits.shared import RouteKnowledge, SharedKnowledge
 from hybridinference.observability.metrics import Reading
 from hybridinference.routing.trace import RequestTrace
-from hybridinference.schemas.keys import ApiKeyRecord
+from hybridinference.schemas.keys import ApiKeyRecord, KeySpend
 
 if TYPE_CHECKING:
     from hybridinference.gateway.exchange import Exchange
@@ -107,9 +113,14 @@ def config_limits(config: KeyLimitsConfig) -> KeyLimits:
 
 class KeyLimiter:
     def __init__(
-        self, limiter: Limiter, config: LimitsConfig, wall_clock: Callable[[], float]
+        self,
+        limiter: Limiter,
+        config: LimitsConfig,
+        wall_clock: Callable[[], float],
+        logged_spend: Callable[[str], KeySpend] | None = None,
     ) -> None:
         self.limiter = limiter
+        self._logged_spend = logged_spend
         self._defaults = config_limits(config.default_key)
         self._estimator = TokenEstimator(
             config.estimate.chars_per_token, config.estimate.default_output_tokens
@@ -131,13 +142,23 @@ class KeyLimiter:
         routes = routed.routes.routes
         price_in = max((r.pricing.input for r in routes), default=0.0)
         price_out = max((r.pricing.output for r in routes), default=0.0)
+        key_id = principal.key_id if principal else None
+        logged = (
+            self._logged_spend(key_id)
+            if self._logged_spend is not None
+            and key_id is not None
+            and (limits.daily_budget is not None or limits.monthly_budget is not None)
+            else None
+        )
         admission = Admission(
-            subject=(principal.key_id if principal else None) or ANONYMOUS_SUBJECT,
+            subject=key_id or ANONYMOUS_SUBJECT,
             ticket=secrets.token_hex(8),
             limits=limits,
             tokens=tokens_in + tokens_out,
             cost_nanos=_nanos(tokens_in, price_in) + _nanos(tokens_out, price_out),
             calendar=billing_calendar(self._wall_clock()),
+            logged_day=usd_to_nanos(logged.day_cost) if logged else 0,
+            logged_month=usd_to_nanos(logged.month_cost) if logged else 0,
         )
         decision = await self.limiter.admit(admission)
         if not decision.allowed:

@@ -87,13 +87,26 @@ class MemoryBackend:
 
     def _budget_refusal(self, subject: _Subject, admission: Admission) -> tuple[str, float] | None:
         limits, calendar = admission.limits, admission.calendar
-        for dimension, budget, period, wait in (
-            ("daily_budget", limits.daily_budget, "d:" + calendar.day, calendar.day_reset),
-            ("monthly_budget", limits.monthly_budget, "m:" + calendar.month, calendar.month_reset),
+        for dimension, budget, period, wait, logged in (
+            (
+                "daily_budget",
+                limits.daily_budget,
+                "d:" + calendar.day,
+                calendar.day_reset,
+                admission.logged_day,
+            ),
+            (
+                "monthly_budget",
+                limits.monthly_budget,
+                "m:" + calendar.month,
+                calendar.month_reset,
+                admission.logged_month,
+            ),
         ):
             if budget is None:
                 continue
-            if subject.spend.get(period, 0) + admission.cost_nanos > usd_to_nanos(budget):
+            spent = subject.spend.setdefault(period, logged)
+            if spent + admission.cost_nanos > usd_to_nanos(budget):
                 return dimension, wait
         return None
 

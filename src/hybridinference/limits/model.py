@@ -88,6 +88,10 @@ class Admission:
     tokens: int  # estimated input + output tokens
     cost_nanos: int  # estimated cost at the dearest route's prices
     calendar: Calendar
+    # Spend the request log has for this day/month (nanos): where a budget counter starts
+    # when the limiter has none (a restarted process, a flushed or replaced Redis).
+    logged_day: int = 0
+    logged_month: int = 0
 
 
 @dataclass(frozen=True, slots=True)

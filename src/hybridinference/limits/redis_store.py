@@ -110,6 +110,8 @@ class RedisBackend:
             round(calendar.day_reset * 1000),
             round(calendar.month_reset * 1000),
             self._window_ms,
+            admission.logged_day,
+            admission.logged_month,
         ]
         async with self._forget_connections_on_failure():
             reply = await self._admit(keys=self._keys(admission), args=args)

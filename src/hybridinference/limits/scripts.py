@@ -10,7 +10,9 @@ slot. Layout (``P`` is the configured prefix)::
     P:{subject}:sd:<day>    STR   nano-dollars spent that UTC day
     P:{subject}:sm:<month>  STR   nano-dollars spent that UTC month
 
-A limit of -1 means "not limited": its keys are neither read nor written.
+A limit of -1 means "not limited": its keys are neither read nor written. A budget
+counter that does not exist starts at the spend the request log has (ARGV 13/14), so a
+flushed or restarted Redis does not hand out a fresh budget.
 """
 
 from __future__ import annotations
@@ -66,10 +68,17 @@ if conc >= 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
   if redis.call('ZCARD', KEYS[4]) >= conc then refuse('concurrency', 1000) end
 end
-if dbud >= 0 and tonumber(redis.call('GET', KEYS[5]) or '0') + cost > dbud then
+local function spent(key, logged, ttl)
+  local value = redis.call('GET', key)
+  if value then return tonumber(value) end
+  -- No counter (new period, or Redis lost it): start from the request log's total.
+  redis.call('SET', key, n(logged), 'EX', ttl)
+  return logged
+end
+if dbud >= 0 and spent(KEYS[5], tonumber(ARGV[13]), 2 * 86400) + cost > dbud then
   refuse('daily_budget', tonumber(ARGV[10]))
 end
-if mbud >= 0 and tonumber(redis.call('GET', KEYS[6]) or '0') + cost > mbud then
+if mbud >= 0 and spent(KEYS[6], tonumber(ARGV[14]), 32 * 86400) + cost > mbud then
   refuse('monthly_budget', tonumber(ARGV[11]))
 end
 if refused ~= '' then
