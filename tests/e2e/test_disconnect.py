@@ -3,6 +3,7 @@ request's one log row says so (499, cancelled); the gateway keeps serving."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
@@ -89,4 +90,17 @@ def test_disconnect_before_the_first_byte_cancels_the_upstream(
     row = cancelled_row(gw, request_id)
     assert row["stream"] == int(stream)
     assert row["total_tokens"] == 0
+    assert_serving(gw)
+
+
+def test_disconnect_while_uploading_the_body_is_a_499_not_a_500(gw: RunningGateway) -> None:
+    with socket.create_connection(("127.0.0.1", gw.port)) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n"
+            b'X-Request-ID: dc-upload\r\n\r\n{"model": "ok", "mess'
+        )
+        rows = gw.wait_rows(1, "request_id = ?", ("dc-upload",), timeout=0.2)
+        assert rows == []  # the gateway is still waiting for the rest of the body
+    cancelled_row(gw, "dc-upload")
     assert_serving(gw)

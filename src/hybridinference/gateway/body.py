@@ -6,9 +6,10 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from hybridinference.errors import InvalidRequest, PayloadTooLarge
+from hybridinference.gateway.exchange import ClientDisconnected
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
@@ -17,11 +18,14 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
         raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone mid-upload: a 499 like any disconnect, not a 500
+        raise ClientDisconnected from None
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if not raw:
         raise InvalidRequest("Request body is empty: expected a JSON object.")
