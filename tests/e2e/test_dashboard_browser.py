@@ -272,6 +272,12 @@ def test_key_created_used_and_revoked_through_the_ui(
     row = page.locator(f"tr[data-key-id='{key_id}']")
     assert "100 req/min" in row.inner_text()
     assert secret not in page.content()
+    row.get_by_role("button", name="Edit made-in-the-ui").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Requests per minute").fill("250")
+    dialog.get_by_role("button", name="Save changes").click()
+    page.wait_for_selector(f"tr[data-key-id='{key_id}'] >> text=250 req/min")
+    assert stack.admin.get(f"/admin/keys/{key_id}").json()["rpm_limit"] == 250
     row.get_by_role("button", name="Revoke made-in-the-ui").click()
     page.get_by_role("alertdialog").get_by_role("button", name="Revoke key").click()
     page.wait_for_selector(f"tr[data-key-id='{key_id}'] td[data-status='revoked']")
