@@ -101,6 +101,7 @@ def create_app(
             logger.info(
                 "providers disabled (key env var unset): %s", ", ".join(routing.disabled_providers)
             )
+        routing.start()  # health probes and engine /metrics scrapes
         try:
             yield
         finally:

@@ -4,6 +4,7 @@ request log row by row (counts, tokens, errors, TTFT observations, writer counte
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -125,3 +126,29 @@ def test_per_key_series_only_when_enabled(make_gateway: GatewayFactory) -> None:
         assert response.status_code == 200
         assert total(scrape(gateway.url), f"{P}key_requests_total", key_id=key["id"]) == expected
         gateway.stop()
+
+
+def test_budget_used_ratio_follows_key_spend(make_gateway: GatewayFactory) -> None:
+    gateway = make_gateway(auth={"required": True, "refresh_seconds": 0.1})
+    admin = {"Authorization": "Bearer test-admin-token"}
+    created = httpx.post(
+        gateway.url + "/admin/keys", json={"name": "b", "daily_budget": 0.01}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    assert total(scrape(gateway.url), f"{P}budget_used_ratio", period="day") == 0
+    response = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        json={"model": "ok", "messages": [{"role": "user", "content": "x"}]},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=20,
+    )
+    assert response.status_code == 200
+    cost = gateway.wait_rows(1)[0]["cost"]
+    assert cost > 0
+    deadline = time.monotonic() + 10
+    ratio = 0.0
+    while time.monotonic() < deadline and ratio == 0.0:
+        ratio = total(scrape(gateway.url), f"{P}budget_used_ratio", period="day")
+        time.sleep(0.1)
+    assert abs(ratio - cost / 0.01) < 1e-9

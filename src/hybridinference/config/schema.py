@@ -19,6 +19,14 @@ from pydantic import (
 )
 
 from hybridinference.config.limits import LimitsConfig
+from hybridinference.config.routing import (
+    HealthConfig,
+    HedgingConfig,
+    RouteCapabilities,
+    RouteLimits,
+    SLOConfig,
+    StrategyOptions,
+)
 
 
 class Strict(BaseModel):
@@ -62,6 +70,11 @@ class ProviderBase(Strict):
         description="Disable this provider (instead of failing) when its api_key_env is unset.",
     )
     timeouts: Timeouts | None = None
+    metrics_url: str | None = Field(
+        None,
+        description="A local engine's Prometheus /metrics (vLLM, SGLang), scraped for load; "
+        "defaults to the base URL's /metrics for the vllm and sglang profiles.",
+    )
 
 
 class OpenAIProviderConfig(ProviderBase):
@@ -168,6 +181,8 @@ class RouteConfig(Strict):
     model: str = Field(description="The model name the upstream knows.")
     weight: float = Field(1.0, ge=0)
     pricing: Pricing = Pricing()
+    capabilities: RouteCapabilities = RouteCapabilities()
+    limits: RouteLimits = RouteLimits()
 
 
 class ModelConfig(Strict):
@@ -175,6 +190,9 @@ class ModelConfig(Strict):
     aliases: tuple[str, ...] = ()
     routes: tuple[RouteConfig, ...] = Field(min_length=1)
     strategy: str = "weighted"
+    strategy_options: StrategyOptions = StrategyOptions()
+    slo: SLOConfig = SLOConfig()
+    hedging: HedgingConfig = HedgingConfig()
     context_length: int | None = Field(None, gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
     owned_by: str = "hybridinference"
@@ -276,6 +294,7 @@ class GatewayConfig(Strict):
     storage: StorageConfig = StorageConfig()
     timeouts: Timeouts = Timeouts()
     routing: RoutingConfig = RoutingConfig()
+    health: HealthConfig = HealthConfig()
     dashboard: DashboardConfig = DashboardConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     limits: LimitsConfig = LimitsConfig()

@@ -4,6 +4,7 @@
 - ``messages``: the Anthropic Messages API (``/v1/messages``, ``count_tokens``), translated;
   ``messages_stream`` its SSE relay, ``anthropic_errors`` its error shape.
 - ``models``, ``health``, ``admin``: the other endpoints.
+- ``routing_admin``: health, circuits, load and latency per route (``/admin/routing``).
 - ``usage``: analytics (``/admin/usage``; a key's own ``/v1/usage``).
 - ``requests_admin``: the request log (``/admin/requests``; a key's own ``/v1/usage/requests``).
 - ``exchange``: one request's lifecycle and its single log row.
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 from hybridinference.gateway import admin, health, inference, models
 from hybridinference.gateway.messages import include_messages_routes
 from hybridinference.gateway.requests_admin import include_request_routes
+from hybridinference.gateway.routing_admin import include_routing_admin
 from hybridinference.gateway.usage import include_usage_routes
 from hybridinference.schemas.openai import (
     ChatCompletionRequest,
@@ -107,4 +109,5 @@ def include_routes(app: FastAPI) -> None:
             tags=["admin"],
         )
     include_usage_routes(app)
+    include_routing_admin(app)
     include_request_routes(app)

@@ -46,7 +46,8 @@ async def serve_inference(
         validate(schema, body)
         model: str = body["model"]
         exchange.model = model
-        routed = state.routing.manager.resolve(model, exchange.principal.allowed_models)
+        allowed = exchange.principal.allowed_models
+        routed = state.routing.manager.resolve(model, allowed)
         if state.limits is not None:  # no I/O when the key has no limit
             await state.limits.check(exchange, body, routed, _declared_size(headers))
         if exchange.content is not None:
@@ -57,7 +58,8 @@ async def serve_inference(
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
             opened = await cancel_on_disconnect(
-                request.receive, manager.open_stream(routed, endpoint, body, exchange.trace)
+                request.receive,
+                manager.open_stream(routed, endpoint, body, exchange.trace, allowed),
             )
             return EventStreamResponse(
                 relay(opened, exchange, model, include_usage),
@@ -65,7 +67,7 @@ async def serve_inference(
                 on_disconnect=exchange.disconnected,
             )
         result = await cancel_on_disconnect(
-            request.receive, manager.complete(routed, endpoint, body, exchange.trace)
+            request.receive, manager.complete(routed, endpoint, body, exchange.trace, allowed)
         )
         exchange.trace.mark_first_token()
         exchange.trace.usage = Usage.from_openai(result.get("usage"))

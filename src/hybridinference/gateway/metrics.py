@@ -74,6 +74,10 @@ def routing_readings(state: AppState) -> Callable[[], Iterator[Reading]]:
                 seen.setdefault(route.name, route)
         for name, route in seen.items():
             yield from _route_readings(name, route)
+        for routed in routing.manager.models:
+            hedged = getattr(getattr(routed, "budget", None), "hedged", None)
+            if isinstance(hedged, int):
+                yield Reading("hedges", hedged, (routed.routes.name,))
         extra = getattr(routing.manager, "readings", None)  # routing may publish more
         if callable(extra):
             for item in extra():
@@ -101,3 +105,24 @@ def _route_readings(name: str, route: Any) -> Iterator[Reading]:
             value = getattr(engine, field, None)
             if isinstance(value, int | float):
                 yield Reading(reading, value, labels)
+
+
+def budget_readings(state: AppState) -> Callable[[], Iterator[Reading]]:
+    """The highest share of a daily / monthly budget any key has spent (no per-key
+    labels: which key it is, the admin API says)."""
+
+    def read() -> Iterator[Reading]:
+        worst: dict[str, float] = {}
+        keys = state.keys
+        for key in keys.active_keys():
+            spend = keys.spend(key.id)
+            for period, budget, spent in (
+                ("day", key.daily_budget, spend.day_cost),
+                ("month", key.monthly_budget, spend.month_cost),
+            ):
+                if budget:
+                    worst[period] = max(worst.get(period, 0.0), spent / budget)
+        for period, ratio in worst.items():
+            yield Reading("budget_used_ratio", ratio, (period,))
+
+    return read

@@ -1,48 +1,83 @@
-"""The routing manager: resolve a model, order its routes, try them under a deadline.
+"""The routing manager: resolve a model, pick and order its eligible routes, run them.
 
-A retryable failure before the first byte reaches the client moves on to the next
-candidate; a non-retryable one ends the request. Every attempt is recorded on the
-request's ``RequestTrace``.
+Per request: estimate the request (``request``), drop the routes that cannot take it
+(capabilities → a 400 if none can; probe health, open circuits, spent quotas, full
+concurrency caps → a 503 with Retry-After if none is left), let the model's strategy
+order the rest, apply the client's OpenRouter-style options (``options``), keep the
+first ``max_attempts``, and hand them to a ``Race`` (``legs``): failover, hedging,
+outcome recording. No I/O happens before the first upstream call.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from hybridinference.adapters.base import Endpoint, JSONObject, UpstreamCall
-from hybridinference.errors import (
-    AllRoutesFailed,
-    FailedAttempt,
-    GatewayError,
-    ModelNotFound,
-    NoRouteAvailable,
-    UpstreamProtocolError,
+from hybridinference.errors import InvalidRequest, ModelNotFound, NoRouteAvailable
+from hybridinference.routing.hedging import HedgeBudget
+from hybridinference.routing.legs import Opener, Plan, Race
+from hybridinference.routing.openers import (
+    Clocks,
+    CompleteOpener,
+    OpenStream,
+    StreamOpener,
 )
+from hybridinference.routing.options import (
+    STRIPPED,
+    SUFFIXES,
+    ProviderPreferences,
+    admits,
+    arrange,
+    parse_options,
+)
+from hybridinference.routing.request import estimate
 from hybridinference.routing.routes import ModelRoutes, Route
-from hybridinference.routing.strategies import Strategy
+from hybridinference.routing.strategies import RequestInfo, Strategy
 from hybridinference.routing.trace import RequestTrace
+
+__all__ = ["OpenStream", "RoutedModel", "RoutingManager"]
+
+
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+#: ``allowed`` not given: the caller did not say which models the key may use, so the
+#: ``models`` fallback list is ignored rather than trusted (None means "every model")
+NO_FALLBACKS = _Unset.UNSET
+Allowed = tuple[str, ...] | None | _Unset
 
 
 @dataclass(frozen=True, slots=True)
 class RoutedModel:
     routes: ModelRoutes
     strategy: Strategy
+    budget: HedgeBudget = dataclasses.field(default_factory=lambda: HedgeBudget(0.0))
+    sort: str | None = None  # set by a ``:floor``/``:nitro`` suffix
 
 
-@dataclass(slots=True)
-class OpenStream:
-    """A stream whose first chunk has arrived: from here on there is no failover."""
+def capable(route: Route, info: RequestInfo) -> bool:
+    caps = route.capabilities
+    if info.tools and not caps.tools:
+        return False
+    if info.images and not caps.images:
+        return False
+    limit = caps.context_length
+    return limit is None or info.prompt_tokens + info.output_tokens <= limit
 
-    route: Route
-    first: JSONObject
-    rest: AsyncIterator[JSONObject]
 
-    async def aclose(self) -> None:
-        closer = getattr(self.rest, "aclose", None)
-        if closer is not None:
-            await closer()
+def available(route: Route, info: RequestInfo) -> bool:
+    return (
+        route.health.usable()
+        and route.circuit.allows(info.now)
+        and not route.full()
+        and not route.quota.exhausted(info.day)
+    )
 
 
 class RoutingManager:
@@ -52,14 +87,21 @@ class RoutingManager:
         *,
         max_attempts: int,
         rng: random.Random,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
     ) -> None:
         self._models = dict(models)
         self._lookup: dict[str, RoutedModel] = {}
         for routed in models.values():
             for name in (routed.routes.name, *routed.routes.config.aliases):
                 self._lookup[name] = routed
+                for suffix, sort in SUFFIXES.items():
+                    self._lookup[f"{name}:{suffix}"] = dataclasses.replace(routed, sort=sort)
         self._max_attempts = max_attempts
         self._rng = rng
+        self.clocks = Clocks(clock, wall_clock)
+        self._complete = CompleteOpener(self.clocks)
+        self._stream = StreamOpener(self.clocks)
 
     @property
     def models(self) -> tuple[RoutedModel, ...]:
@@ -78,81 +120,138 @@ class RoutingManager:
     def usable(self, routed: RoutedModel) -> bool:
         return bool(routed.routes.routes)
 
-    def _candidates(self, routed: RoutedModel) -> list[Route]:
-        ordered = routed.strategy.order(routed.routes.routes)
-        if not ordered:
-            raise NoRouteAvailable(f"No route can serve {routed.routes.name!r} right now.")
+    def info(self, routed: RoutedModel, body: Mapping[str, Any]) -> RequestInfo:
+        expected = routed.routes.config.strategy_options.expected_output_tokens
+        prompt, output, tools, images = estimate(body, expected)
+        clocks = self.clocks
+        return RequestInfo(clocks.monotonic(), clocks.day(), prompt, output, tools, images)
+
+    def candidates(
+        self,
+        routed: RoutedModel,
+        info: RequestInfo,
+        prefs: ProviderPreferences | None = None,
+    ) -> list[Route]:
+        """The routes to try for this request, in order (at most ``max_attempts``)."""
+        name = routed.routes.name
+        fit = [r for r in routed.routes.routes if capable(r, info)]
+        if not fit:
+            raise InvalidRequest(
+                f"No route of {name!r} supports this request (tools, images or its length)."
+            )
+        if prefs is not None:
+            fit = [r for r in fit if admits(r, prefs)]
+            if not fit:
+                raise InvalidRequest(
+                    f"No route of {name!r} matches the 'provider' preferences.", param="provider"
+                )
+        eligible = [r for r in fit if available(r, info)]
+        if not eligible:
+            wait = min(r.circuit.retry_in(info.now) for r in fit)
+            raise NoRouteAvailable(
+                f"No route can serve {name!r} right now.", retry_after=max(1.0, wait)
+            )
+        ordered = routed.strategy.order(eligible, info)
+        sort = prefs.sort if prefs is not None and prefs.sort else routed.sort
+        if sort is not None or prefs is not None:
+            ordered = arrange(ordered, sort, prefs, info)
         return ordered[: self._max_attempts]
 
+    def _plan(self, routed: RoutedModel, body: JSONObject, allowed: Allowed) -> Plan:
+        options = parse_options(body)
+        prefs = options.provider if options is not None else None
+        info = self.info(routed, body)
+        routes = self.candidates(routed, info, prefs)
+        if options is not None and not isinstance(allowed, _Unset):
+            for fallback in options.models:
+                other = self.resolve(fallback, allowed)
+                if other is not routed:
+                    try:
+                        routes += self.candidates(other, self.info(other, body), prefs)
+                    except (InvalidRequest, NoRouteAvailable):
+                        continue
+        config = routed.routes.config
+        hedging = config.hedging if config.hedging.enabled else None
+        return Plan(routes, hedging, config.slo, routed.budget)
+
+    async def _run(
+        self,
+        opener: Opener[Any],
+        routed: RoutedModel,
+        endpoint: Endpoint,
+        body: JSONObject,
+        trace: RequestTrace,
+        allowed: Allowed,
+    ) -> Any:
+        plan = self._plan(routed, body, allowed)
+
+        def make_call(route: Route) -> UpstreamCall:
+            return _call_for(route, endpoint, body, trace)
+
+        route, result = await Race(plan, opener, make_call, trace, self.clocks.monotonic).run()
+        trace.served_by(route)
+        return result
+
     async def complete(
-        self, routed: RoutedModel, endpoint: Endpoint, body: JSONObject, trace: RequestTrace
+        self,
+        routed: RoutedModel,
+        endpoint: Endpoint,
+        body: JSONObject,
+        trace: RequestTrace,
+        allowed: Allowed = NO_FALLBACKS,
     ) -> JSONObject:
-        failures: list[FailedAttempt] = []
-        for route in self._candidates(routed):
-            call = _call_for(route, endpoint, body, trace)
-            started = trace.clock()
-            route.load.in_flight += 1
-            try:
-                result = await route.adapter.complete(call)
-            except GatewayError as exc:
-                trace.record_attempt(route, exc, started)
-                if not exc.retryable or trace.expired():
-                    raise
-                failures.append(FailedAttempt(route.name, exc))
-                continue
-            finally:
-                route.load.in_flight -= 1
-            trace.record_attempt(route, None, started)
-            trace.served_by(route)
-            return result
-        raise AllRoutesFailed(failures)
+        result: JSONObject = await self._run(self._complete, routed, endpoint, body, trace, allowed)
+        return result
 
     async def open_stream(
-        self, routed: RoutedModel, endpoint: Endpoint, body: JSONObject, trace: RequestTrace
+        self,
+        routed: RoutedModel,
+        endpoint: Endpoint,
+        body: JSONObject,
+        trace: RequestTrace,
+        allowed: Allowed = NO_FALLBACKS,
     ) -> OpenStream:
-        failures: list[FailedAttempt] = []
-        for route in self._candidates(routed):
-            call = _call_for(route, endpoint, body, trace)
-            started = trace.clock()
-            iterator = aiter(route.adapter.stream(call))
-            route.load.in_flight += 1
-            error: GatewayError
-            try:
-                first = await anext(iterator)
-            except StopAsyncIteration:
-                error = UpstreamProtocolError(f"{route.name} sent an empty stream")
-            except GatewayError as exc:
-                error = exc
-            except BaseException:
-                route.load.in_flight -= 1
-                await _close(iterator)
-                raise
-            else:
-                trace.record_attempt(route, None, started)
-                trace.served_by(route)
-                return OpenStream(route, first, _counted(route, iterator))
-            route.load.in_flight -= 1
-            await _close(iterator)
-            trace.record_attempt(route, error, started)
-            if not error.retryable or trace.expired():
-                raise error
-            failures.append(FailedAttempt(route.name, error))
-        raise AllRoutesFailed(failures)
+        opened: OpenStream = await self._run(self._stream, routed, endpoint, body, trace, allowed)
+        return opened
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Health, circuit state, load, quota and latency of every route (admin view)."""
+        now = self.clocks.monotonic()
+        day = self.clocks.day()
+        return [
+            {
+                "model": routed.routes.name,
+                "strategy": routed.strategy.name,
+                "hedging": routed.budget.describe(),
+                "routes": [_describe(route, now, day) for route in routed.routes.routes],
+            }
+            for routed in self._models.values()
+        ]
 
 
-async def _counted(route: Route, iterator: AsyncIterator[JSONObject]) -> AsyncIterator[JSONObject]:
-    try:
-        async for chunk in iterator:
-            yield chunk
-    finally:
-        route.load.in_flight -= 1
-        await _close(iterator)
-
-
-async def _close(iterator: AsyncIterator[JSONObject]) -> None:
-    closer = getattr(iterator, "aclose", None)
-    if closer is not None:
-        await closer()
+def _describe(route: Route, now: float, day: int) -> dict[str, Any]:
+    engine = route.load.engine
+    return {
+        "name": route.name,
+        "provider": route.provider,
+        "kind": route.location,
+        "weight": route.weight,
+        "pricing": {"input": route.pricing.input, "output": route.pricing.output},
+        "in_flight": route.load.in_flight,
+        "engine": None
+        if engine is None
+        else {
+            "running": engine.running,
+            "waiting": engine.waiting,
+            "kv_usage": engine.kv_usage,
+            "age": round(now - engine.at, 3),
+        },
+        "health": route.health.describe(now),
+        "circuit": route.circuit.describe(now),
+        "latency": dataclasses.asdict(route.stats.snapshot(now)),
+        "quota": route.quota.describe(day) if route.limits.has_quota else None,
+        "max_concurrency": route.limits.max_concurrency,
+    }
 
 
 def _permits(allowed: tuple[str, ...], routes: ModelRoutes) -> bool:
@@ -164,6 +263,8 @@ def _call_for(
 ) -> UpstreamCall:
     upstream_body = dict(body)
     upstream_body["model"] = route.upstream_model
+    for field in STRIPPED:
+        upstream_body.pop(field, None)
     return UpstreamCall(
         endpoint=endpoint,
         body=upstream_body,

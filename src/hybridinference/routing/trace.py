@@ -23,9 +23,21 @@ class RequestTrace:
     first_token_at: float | None = None
     usage: Usage | None = None
 
-    def record_attempt(self, route: Route, error: GatewayError | None, started: float) -> None:
-        outcome = "ok" if error is None else (error.code or error.error_type)
-        status = 200 if error is None else error.status_code
+    def record_attempt(
+        self,
+        route: Route,
+        error: GatewayError | None,
+        started: float,
+        *,
+        outcome: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        """One attempt on one route; ``outcome``/``status`` name one that ended without
+        an error of its own (a hedge leg that lost the race: "hedge_lost", 499)."""
+        if outcome is None:
+            outcome = "ok" if error is None else (error.code or error.error_type)
+        if status is None:
+            status = 200 if error is None else error.status_code
         self.attempts.append(
             Attempt(route.name, outcome, round((self.clock() - started) * 1000, 3), status)
         )

@@ -1,20 +1,41 @@
-"""The strategy contract: order the candidate routes, with no I/O and no clock of its own."""
+"""The strategy contract: order the eligible routes for one request.
+
+A strategy is a small class built once per model from its config, an injected
+``random.Random`` and nothing else: no I/O, no clock of its own (``RequestInfo.now``
+carries the time), no per-request state that grows. The manager has already dropped
+routes that cannot take the request (capabilities, circuit, health, quota, concurrency);
+the strategy puts the rest in the order to try them.
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
+from hybridinference.config.schema import ModelConfig
 from hybridinference.routing.routes import Route
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What a decision may know about the request (estimates, cheap to compute)."""
+
+    now: float = 0.0  # monotonic seconds, the clock latency statistics are kept on
+    day: int = 0  # UTC day number, for daily quotas
+    prompt_tokens: int = 0
+    output_tokens: int = 256
+    tools: bool = False
+    images: bool = False
 
 
 class Strategy(Protocol):
     name: str
 
-    def order(self, routes: Sequence[Route]) -> list[Route]:
-        """All usable routes, best first; the manager tries them in this order."""
+    def order(self, routes: Sequence[Route], request: RequestInfo) -> list[Route]:
+        """All the given routes, best first; the manager tries them in this order."""
 
 
 class StrategyFactory(Protocol):
-    def __call__(self, rng: random.Random) -> Strategy: ...
+    def __call__(self, model: ModelConfig, rng: random.Random) -> Strategy: ...

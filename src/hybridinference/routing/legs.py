@@ -1,0 +1,183 @@
+"""Running one request's attempts ("legs"): failover in order, hedging, and what every
+leg's outcome teaches the route's statistics and circuit breaker.
+
+``race`` starts the first candidate; a retryable failure starts the next one (within
+the candidates the manager allowed and before the total deadline); a non-retryable one
+ends the request. With hedging on, if the only running leg has produced no content by
+its hedge delay (and the budget allows), a backup starts on the next candidate: the
+first leg to produce content wins and every other leg is cancelled, which closes its
+upstream connection. Nothing here has sent a byte to the client: the winner is handed
+back, and from then on there is no failover.
+
+Outcomes: success → a TTFT sample and a circuit success; an error that is the route's
+fault (408/429/5xx/timeouts/refused) → a failure sample and a circuit failure; a client
+error → neither (the half-open trial, if it was one, is released); a hedge loser → its
+elapsed time as a (lower-bound) sample. Every leg is recorded on the request's trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from hybridinference.adapters.base import UpstreamCall
+from hybridinference.config.routing import HedgingConfig, SLOConfig
+from hybridinference.errors import AllRoutesFailed, FailedAttempt, GatewayError
+from hybridinference.routing.hedging import HedgeBudget, hedge_delay
+from hybridinference.routing.routes import Route
+from hybridinference.routing.trace import RequestTrace
+
+R = TypeVar("R")
+LOST = 499  # the status recorded for a leg the gateway itself cancelled
+
+
+class Opener(Protocol[R]):
+    async def open(self, route: Route, call: UpstreamCall) -> R:
+        """Start the leg and return once it has content (or raise a GatewayError). On any
+        exception, cancellation included, it must undo its own in-flight count."""
+
+    async def discard(self, result: R) -> None:
+        """Release a leg that succeeded but lost the race."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    routes: Sequence[Route]
+    hedging: HedgingConfig | None
+    slo: SLOConfig | None
+    budget: HedgeBudget
+
+
+@dataclass(slots=True)
+class _Leg:
+    route: Route
+    started: float  # trace clock, for the attempt record
+    began: float  # routing clock, for statistics
+    loop_started: float
+    hedge: bool
+
+
+def settle_ok(route: Route, now: float, ttft: float) -> None:
+    route.stats.record(now, ttft)
+    route.circuit.success(now)
+
+
+def settle_error(route: Route, now: float, error: GatewayError) -> None:
+    if error.route_fault:
+        route.stats.record_failure(now)
+        route.circuit.failure(now)
+    else:
+        route.circuit.release()
+
+
+class Race(Generic[R]):
+    """One request's legs; built per request, dropped when it returns."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        opener: Opener[R],
+        make_call: Callable[[Route], UpstreamCall],
+        trace: RequestTrace,
+        clock: Callable[[], float],
+    ) -> None:
+        self._plan = plan
+        self._opener = opener
+        self._make_call = make_call
+        self._trace = trace
+        self._clock = clock
+        self._next = 0
+        self._pending: dict[asyncio.Future[R], _Leg] = {}
+        self._failures: list[FailedAttempt] = []
+        self._winner: tuple[Route, R] | None = None
+
+    def _start(self, hedge: bool) -> None:
+        route = self._plan.routes[self._next]
+        self._next += 1
+        now = self._clock()
+        route.circuit.begin(now)
+        task = asyncio.ensure_future(self._opener.open(route, self._make_call(route)))
+        loop_now = asyncio.get_running_loop().time()
+        self._pending[task] = _Leg(route, self._trace.clock(), now, loop_now, hedge)
+
+    def _hedge_timeout(self) -> float | None:
+        plan = self._plan
+        if plan.hedging is None or self._next >= len(plan.routes) or len(self._pending) != 1:
+            return None
+        (leg,) = self._pending.values()
+        if leg.hedge or self._trace.expired():
+            return None
+        backup = plan.routes[self._next]
+        delay = hedge_delay(leg.route, backup, plan.hedging, plan.slo, self._clock())
+        return max(0.0, leg.loop_started + delay - asyncio.get_running_loop().time())
+
+    async def run(self) -> tuple[Route, R]:
+        plan = self._plan
+        hedgeable = plan.hedging is not None and len(plan.routes) > 1
+        if hedgeable:
+            plan.budget.earn()
+        try:
+            while self._winner is None:
+                if not self._pending:
+                    if self._next >= len(plan.routes) or (self._failures and self._trace.expired()):
+                        raise AllRoutesFailed(self._failures)
+                    self._start(hedge=False)
+                timeout = self._hedge_timeout() if hedgeable else None
+                done, _ = await asyncio.wait(
+                    self._pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    hedgeable = False  # one hedge per request at most
+                    if plan.budget.spend():
+                        self._start(hedge=True)
+                    continue
+                for task in done:
+                    await self._settle(task, self._pending.pop(task))
+            return self._winner
+        finally:
+            await self._cancel_pending()
+
+    async def _settle(self, task: asyncio.Future[R], leg: _Leg) -> None:
+        error = task.exception()
+        now = self._clock()
+        if error is None:
+            if self._winner is not None:  # finished in the same instant: it lost anyway
+                await self._opener.discard(task.result())
+                self._lost(leg, now)
+                return
+            settle_ok(leg.route, now, now - leg.began)
+            self._trace.record_attempt(leg.route, None, leg.started)
+            self._winner = (leg.route, task.result())
+            if leg.hedge:
+                self._plan.budget.backup_wins += 1
+            return
+        if not isinstance(error, GatewayError):
+            leg.route.circuit.release()
+            raise error
+        settle_error(leg.route, now, error)
+        self._trace.record_attempt(leg.route, error, leg.started)
+        if not error.retryable:
+            raise error
+        self._failures.append(FailedAttempt(leg.route.name, error))
+
+    def _lost(self, leg: _Leg, now: float) -> None:
+        leg.route.circuit.release()
+        if self._winner is not None:
+            leg.route.stats.record(now, now - leg.began)  # at least this slow
+        outcome = "hedge_lost" if self._winner is not None else "cancelled"
+        self._trace.record_attempt(leg.route, None, leg.started, outcome=outcome, status=LOST)
+
+    async def _cancel_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending)
+        now = self._clock()
+        for task, leg in pending.items():
+            if task.done() and not task.cancelled() and task.exception() is None:
+                await self._opener.discard(task.result())
+            self._lost(leg, now)
