@@ -241,7 +241,10 @@ def _validate_block(where: str, block: dict[str, Any], role: str, tool_ids: set[
         raise Invalid(f"{where}: text content blocks must be non-empty")
     if kind == "tool_result" and (role != "user" or block.get("tool_use_id") not in tool_ids):
         raise Invalid(f"{where}: unexpected `tool_use_id` found in `tool_result` blocks")
-    if kind == "thinking" and block.get("signature") != SIGNATURE:
+    if kind == "thinking" and (block.get("signature"), block.get("thinking")) != (
+        SIGNATURE,
+        THOUGHT,
+    ):
         raise Invalid(f"{where}.signature: Invalid `signature` in `thinking` block")
     if kind == "tool_use" and not isinstance(block.get("input"), dict):
         raise Invalid(f"{where}.input: Input should be a valid dictionary")

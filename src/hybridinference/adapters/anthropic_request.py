@@ -19,6 +19,7 @@ from hybridinference.adapters.parts import (
     parse_arguments,
     parse_data_url,
     reasoning_details,
+    reasoning_text,
     text_of,
 )
 from hybridinference.errors import UpstreamRejected
@@ -164,7 +165,14 @@ def _user_part(part: JSONObject) -> JSONObject:
 
 def _assistant_blocks(message: JSONObject) -> list[JSONObject]:
     blocks: list[JSONObject] = []
-    for detail in reasoning_details(message):
+    details = reasoning_details(message)
+    signed = [d for d in details if d.get("type") == "reasoning.text" and d.get("signature")]
+    if len(signed) == 1 and not signed[0].get("text"):
+        # a client that kept only the signature: the text is the turn's reasoning field
+        details = [
+            {**d, "text": reasoning_text(message) or ""} if d is signed[0] else d for d in details
+        ]
+    for detail in details:
         if detail.get("type") == "reasoning.encrypted" and detail.get("data"):
             blocks.append({"type": "redacted_thinking", "data": detail["data"]})
         elif detail.get("type") == "reasoning.text" and detail.get("signature"):

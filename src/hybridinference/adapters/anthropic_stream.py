@@ -105,9 +105,12 @@ class AnthropicToOpenAI:
             call = {"index": self.tool_index.get(index, 0), "function": {"arguments": piece}}
             return [self._chunk({"tool_calls": [call]})]
         if kind == "thinking_delta":
-            out: JSONObject = {}
-            set_reasoning(out, delta.get("thinking", ""))
-            return [self._chunk(out)]
+            # text in both reasoning fields, and in reasoning_details (merged by index, as
+            # OpenRouter streams it) so a client can send the signed block back whole
+            text = delta.get("thinking", "")
+            chunk = self._detail(index, {"type": "reasoning.text", "text": text})
+            set_reasoning(chunk["choices"][0]["delta"], text)
+            return [chunk]
         if kind == "signature_delta":
             detail = {"type": "reasoning.text", "signature": delta.get("signature", "")}
             return [self._detail(index, detail)]
