@@ -232,3 +232,15 @@ def test_stream_is_relayed_chunk_by_chunk_before_the_upstream_finishes(
     progress = [sent for _, sent, _ in seen]
     assert progress == sorted(progress)
     assert any(m == model for m, _ in upstream.log.completed)
+
+
+@pytest.mark.parametrize("kib", [200, 1024])
+def test_a_huge_stream_event_is_relayed_whole(
+    make_gateway: GatewayFactory, upstream_url: str, tmp_path: Path, kib: int
+) -> None:
+    # one SSE event far larger than a socket read: e.g. a whole tool call's arguments
+    model = f"big-{kib}"
+    gateway = make_gateway(config_with(upstream_url, tmp_path, model))
+    chunks = list(sdk(gateway).chat.completions.create(model=model, messages=HI, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "x" * 1024 * kib + ANSWER

@@ -16,6 +16,7 @@ Model names (anything after the script is free text, so tests can keep counters 
 - ``disconnect-midstream...`` two chunks, then the connection is dropped
 - ``truncated...``           two chunks, then a clean end without finish_reason or [DONE]
 - ``error-midstream...``     two chunks, then an in-band ``{"error": ...}`` event
+- ``big-<kib>...``           streamed: the first content chunk carries ``<kib>`` KiB of "x"
 
 Everything received is recorded (path, headers, parsed body); so are streams the client
 abandoned (``cancelled``), with the time it was noticed, how many content chunks each
@@ -193,6 +194,8 @@ class FakeOpenAIUpstream:
                 for i, word in enumerate(WORDS):
                     if i == 2 and await self._midstream_fault(request, response, model):
                         return response
+                    if i == 0 and model.startswith("big-"):
+                        word = "x" * 1024 * _number(r"big-(\d+)", model, 256) + word
                     if delay:
                         await asyncio.sleep(delay)
                     await _send(

@@ -214,3 +214,12 @@ async def _until(condition: Any, limit: float = 5) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the upstream never saw the cancellation"
         await asyncio.sleep(0.01)
+
+
+async def test_a_large_event_passes_and_an_absurd_one_is_a_protocol_error(
+    adapter: Adapter,
+) -> None:
+    chunks = await collect(adapter, call("big-2048"))
+    assert len(chunks[1]["choices"][0]["delta"]["content"]) > 2048 * 1024
+    with pytest.raises(UpstreamProtocolError):
+        await collect(adapter, call("big-20480"))

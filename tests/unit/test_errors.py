@@ -9,6 +9,7 @@ import socket
 import aiohttp
 import orjson
 import pytest
+from aiohttp.http_exceptions import LineTooLong
 
 from hybridinference.adapters.http import error_for_status, map_transport_errors
 from hybridinference.errors import (
@@ -129,6 +130,7 @@ def _raise(exc: BaseException) -> None:
         (ConnectionResetError(), UpstreamUnavailable),
         (OSError("network unreachable"), UpstreamUnavailable),
         (orjson.JSONDecodeError("bad", "{", 0), UpstreamProtocolError),
+        (LineTooLong(b"data: xxx", 16), UpstreamProtocolError),
     ],
 )
 def test_transport_errors_are_mapped_with_their_cause(

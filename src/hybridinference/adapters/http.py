@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import aiohttp
 import orjson
+from aiohttp.http_exceptions import HttpProcessingError
 
 from hybridinference.errors import (
     GatewayError,
@@ -115,6 +116,8 @@ def map_transport_errors(route: str) -> Iterator[None]:
         raise UpstreamUnavailable(f"{route} closed the connection") from exc
     except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
         raise UpstreamProtocolError(f"{route} sent a broken response") from exc
+    except HttpProcessingError as exc:  # e.g. a stream line over the reader's limit
+        raise UpstreamProtocolError(f"{route} sent a malformed response") from exc
     except aiohttp.ClientError as exc:
         raise UpstreamUnavailable(f"{route} failed ({type(exc).__name__})") from exc
     except orjson.JSONDecodeError as exc:

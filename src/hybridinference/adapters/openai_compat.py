@@ -37,6 +37,8 @@ REQUIRED_FIELD: Mapping[Endpoint, str] = {
     Endpoint.EMBEDDINGS: "data",
 }
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: one SSE line (a whole tool call's arguments may come in one event); longer is an error
+MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
 class OpenAICompatAdapter:
@@ -122,7 +124,7 @@ class OpenAICompatAdapter:
                 finished = False
                 while True:
                     async with asyncio.timeout(remaining(call.deadline, wait)):
-                        line = await content.readline()
+                        line = await content.readline(max_line_length=MAX_EVENT_BYTES)
                     event = parser.feed_line(line) if line else parser.finish()
                     if event is not None:
                         if event.data == "[DONE]":
