@@ -244,3 +244,30 @@ def test_a_huge_stream_event_is_relayed_whole(
     chunks = list(sdk(gateway).chat.completions.create(model=model, messages=HI, stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "x" * 1024 * kib + ANSWER
+
+
+def test_demo_model_plain_and_streamed_agree(gateway: RunningGateway) -> None:
+    client = sdk(gateway)
+    messages = [{"role": "user", "content": "Tell me about routing."}]
+    plain = client.chat.completions.create(model="demo", messages=messages)  # type: ignore[arg-type]
+    again = client.chat.completions.create(model="demo", messages=messages)  # type: ignore[arg-type]
+    assert plain.choices[0].message.content == again.choices[0].message.content  # deterministic
+    chunks = list(
+        client.chat.completions.create(model="demo", messages=messages, stream=True)  # type: ignore[arg-type]
+    )
+    assert all(c.usage is None for c in chunks)
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == plain.choices[0].message.content
+    with_usage = list(
+        client.chat.completions.create(
+            model="demo",
+            messages=messages,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+            max_tokens=3,
+        )
+    )
+    assert [c.choices[0].finish_reason for c in with_usage if c.choices][-1] == "length"
+    usage = with_usage[-1].usage
+    assert usage is not None and usage.completion_tokens == 3
+    assert plain.usage is not None and plain.usage.completion_tokens == 8  # the config's cap
