@@ -20,7 +20,7 @@ from hybridinference.gateway.deps import STATE_KEY
 from hybridinference.gateway.errors import install_error_handlers
 from hybridinference.gateway.fastpath import GatewayApp
 from hybridinference.gateway.limits import KeyLimiter, build_shared_routing, limits_readings
-from hybridinference.gateway.metrics import routing_readings, writer_readings
+from hybridinference.gateway.metrics import budget_readings, routing_readings, writer_readings
 from hybridinference.gateway.middleware import RequestContextMiddleware
 from hybridinference.limits.build import build_limiter
 from hybridinference.observability.telemetry import (
@@ -94,6 +94,7 @@ def create_app(
         if telemetry.metrics is not None:
             telemetry.metrics.add_source(writer_readings(state))
             telemetry.metrics.add_source(routing_readings(state))
+            telemetry.metrics.add_source(budget_readings(state))
             telemetry.metrics.add_source(limits_readings(limits))
         telemetry.start(multiprocess=bool(env.get(MULTIPROCESS_ENV)))
         setattr(app.state, STATE_KEY, state)

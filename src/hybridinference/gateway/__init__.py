@@ -88,6 +88,14 @@ def include_routes(app: FastAPI) -> None:
         "/health/ready", health.readiness, methods=["GET"], response_model=None, tags=["health"]
     )
     app.add_api_route(
+        "/metrics",
+        metrics.metrics,
+        methods=["GET"],
+        response_model=None,
+        include_in_schema=False,
+        tags=["observability"],
+    )
+    app.add_api_route(
         "/admin/keys", admin.create_key, methods=["POST"], response_model=None, tags=["admin"]
     )
     app.add_api_route(
