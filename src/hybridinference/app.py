@@ -88,8 +88,8 @@ def create_app(
             clock=time.perf_counter,
             wall_clock=time.time,
             started_at=time.time(),
-            limits=limits,
             telemetry=telemetry,
+            limits=limits,
         )
         if telemetry.metrics is not None:
             telemetry.metrics.add_source(writer_readings(state))

@@ -4,12 +4,14 @@
 - ``messages``: the Anthropic Messages API (``/v1/messages``, ``count_tokens``), translated;
   ``messages_stream`` its SSE relay, ``anthropic_errors`` its error shape.
 - ``models``, ``health``, ``admin``: the other endpoints.
-- ``routing_admin``: health, circuits, load and latency per route (``/admin/routing``).
 - ``usage``: analytics (``/admin/usage``; a key's own ``/v1/usage``).
+- ``routing_admin``: health, circuits, load and latency per route (``/admin/routing``).
 - ``requests_admin``: the request log (``/admin/requests``; a key's own ``/v1/usage/requests``).
 - ``exchange``: one request's lifecycle and its single log row.
 - ``streaming``: upstream chunks → client SSE.
 - ``auth``: API keys (hashing, cache); ``body``: JSON parsing and validation.
+- ``metrics``: ``GET /metrics`` and the state readings it publishes.
+- ``forwarded``: the client address behind trusted proxies.
 - ``middleware``: request id; ``responses``: JSON/SSE/error responses; ``errors``: handlers.
 """
 
@@ -19,7 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from hybridinference.gateway import admin, health, inference, models
+from hybridinference.gateway import admin, health, inference, metrics, models
 from hybridinference.gateway.messages import include_messages_routes
 from hybridinference.gateway.requests_admin import include_request_routes
 from hybridinference.gateway.routing_admin import include_routing_admin
@@ -117,5 +119,5 @@ def include_routes(app: FastAPI) -> None:
             tags=["admin"],
         )
     include_usage_routes(app)
-    include_routing_admin(app)
     include_request_routes(app)
+    include_routing_admin(app)

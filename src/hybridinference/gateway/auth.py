@@ -115,10 +115,6 @@ class KeyCache:
         """Every active key as of the last reload (read by the metrics at scrape time)."""
         return tuple(self._by_hash.values())
 
-    def active_keys(self) -> tuple[ApiKeyRecord, ...]:
-        """Every active key as of the last reload (read by the metrics at scrape time)."""
-        return tuple(self._by_hash.values())
-
     def forget(self, key_id: str) -> None:
         """Drop a revoked key at once in this process (others catch up on reload)."""
         self._by_hash = {h: k for h, k in self._by_hash.items() if k.id != key_id}
