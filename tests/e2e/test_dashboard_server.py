@@ -21,6 +21,7 @@ import yaml
 
 from hybridinference.config import parse_config
 from hybridinference.dashboard.runner import gateway_url, start_dashboard
+from hybridinference.schemas.records import RequestRecord
 from tests.conftest import ADMIN_TOKEN, GatewayFactory
 from tests.e2e.dashboard_harness import RunningDashboard, run_dashboard
 from tests.e2e.helpers import HI, config_with, sdk
@@ -180,6 +181,42 @@ def test_request_log_filters_and_pages(gateway: RunningGateway) -> None:
     assert one["route"] == "fake/ok" and one["provider"] == "fake"
     assert api.get("/admin/requests", params={"status": "maybe"}).status_code == 400
     assert httpx.get(gateway.url + "/admin/requests").status_code == 401
+
+
+def synthetic(index: int, created_at: float, model: str) -> RequestRecord:
+    return RequestRecord(
+        request_id=f"synthetic-{index:05d}",
+        created_at=created_at,
+        endpoint="chat.completions",
+        key_id=None,
+        model=model,
+        route="demo/demo-1",
+        status=200,
+        error_type=None,
+        latency_ms=5.0,
+        ttft_ms=2.0,
+        prompt_tokens=1,
+        completion_tokens=1,
+        total_tokens=2,
+        cost=0.0,
+        stream=False,
+    )
+
+
+def test_request_log_reads_past_the_first_scan(gateway: RunningGateway) -> None:
+    """Over 500 rows: pages reach further back while the ``since`` window is not covered."""
+    now = time.time()
+    for i in range(1200):  # one row a minute, newest first; every third is "old-model"
+        record = synthetic(i, now - 60 * i, "old-model" if i % 3 == 0 else "demo")
+        gateway.state.writer.submit(record)
+    gateway.wait_rows(1200)
+    api = admin(gateway)
+    day = api.get("/admin/requests", params={"since": now - 86_400, "model": "old-model"}).json()
+    assert (day["total"], day["truncated"]) == (400, False)  # all 1200 rows read
+    hour = api.get("/admin/requests", params={"since": now - 3600 + 1, "limit": 1000}).json()
+    assert (hour["total"], hour["truncated"]) == (60, False)
+    oldest = api.get("/admin/requests/synthetic-01199").json()
+    assert oldest["model"] == "demo"
 
 
 def test_serve_starts_and_stops_the_dashboard(gateway: RunningGateway, tmp_path: Path) -> None:

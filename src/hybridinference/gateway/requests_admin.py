@@ -8,9 +8,10 @@
 Filters: ``since``/``until`` (unix seconds), ``request_id``, ``key_id``, ``model``,
 ``provider`` (the part of the route before the slash), ``route``, ``status`` (``ok`` =
 below 400, ``error`` = 400 and above, or one code), then ``limit`` (1–1000) and
-``offset``; newest first. It reads
-the ``scan_limit`` most recent rows through ``Store.recent_requests`` and filters those, so
-pages reach at most that far back (the answer says so).
+``offset``; newest first. It reads the most recent rows through ``Store.recent_requests``
+(500 first, more only while the ``since`` window is not yet covered, at most
+``scan_limit``) and filters those, so pages reach at most that far back (``truncated``
+says when older rows exist).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from hybridinference.gateway.auth import check_admin, presented_key
 from hybridinference.gateway.deps import app_state
 from hybridinference.gateway.responses import JSONResponse, error_response
 from hybridinference.schemas.records import RequestRecord
+from hybridinference.storage.base import Store
 
 SCAN_LIMIT = 5_000
+FIRST_SCAN = 500
 MAX_PAGE = 1000
 STATUS_CLASSES: dict[str, Callable[[int], bool]] = {
     "ok": lambda status: status < 400,
@@ -104,6 +107,20 @@ def describe_request(record: RequestRecord) -> dict[str, object]:
     return data
 
 
+async def scan(store: Store, wanted: RequestFilter) -> tuple[list[RequestRecord], bool]:
+    """The matching rows among the most recent ones, and whether older rows went unread."""
+    size = FIRST_SCAN
+    while True:
+        rows = await store.recent_requests(size)
+        matching = [r for r in rows if wanted.matches(r)]
+        exhausted = len(rows) < size
+        covered = wanted.since is not None and bool(rows) and rows[-1].created_at < wanted.since
+        found = wanted.request_id is not None and bool(matching)
+        if exhausted or covered or found or size >= SCAN_LIMIT:
+            return matching, not (exhausted or covered or found)
+        size = min(SCAN_LIMIT, size * 4)
+
+
 async def _scope(request: Request) -> tuple[bool, str | None]:
     """(scoped to one key?, that key's id) for the caller; raises when not allowed."""
     state = app_state(request)
@@ -126,8 +143,7 @@ async def list_requests(request: Request) -> JSONResponse:
         offset = _int(params, "offset", 0, 0, SCAN_LIMIT)
     except GatewayError as exc:
         return error_response(exc)
-    rows = await state.store.recent_requests(SCAN_LIMIT)
-    matching = [r for r in rows if wanted.matches(r)]
+    matching, truncated = await scan(state.store, wanted)
     page = matching[offset : offset + limit]
     return JSONResponse(
         {
@@ -138,7 +154,7 @@ async def list_requests(request: Request) -> JSONResponse:
             "total": len(matching),
             "has_more": offset + limit < len(matching),
             "scan_limit": SCAN_LIMIT,
-            "truncated": len(rows) >= SCAN_LIMIT,
+            "truncated": truncated,
         }
     )
 
@@ -148,8 +164,8 @@ async def get_request(request: Request) -> JSONResponse:
     request_id = request.path_params["request_id"]
     try:
         scoped, key_id = await _scope(request)
-        rows = await state.store.recent_requests(SCAN_LIMIT)
-        found = next((r for r in rows if r.request_id == request_id), None)
+        rows, _ = await scan(state.store, RequestFilter(request_id=request_id))
+        found = rows[0] if rows else None
         if found is None or (scoped and found.key_id != key_id):
             raise NotFound(f"No request with id {request_id!r}.", param="request_id")
     except GatewayError as exc:
