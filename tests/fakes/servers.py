@@ -114,11 +114,18 @@ class RunningGateway:
 
 
 def run_gateway(
-    app: FastAPI, db_path: Path, ready: Callable[[], bool] | None = None
+    app: FastAPI,
+    db_path: Path,
+    ready: Callable[[], bool] | None = None,
+    graceful_timeout: float = 5,
 ) -> RunningGateway:
     sock = bind_socket()
     config = uvicorn.Config(
-        app, lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=5
+        app,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=graceful_timeout,
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

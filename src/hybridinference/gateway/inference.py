@@ -6,6 +6,8 @@ routing manager, respond (JSON or SSE). Every path ends in exactly one log row.
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -82,6 +84,9 @@ async def serve_inference(
     except ClientDisconnected:
         exchange.disconnected()
         return Response(status_code=CLIENT_CLOSED)
+    except asyncio.CancelledError:  # cancelled by the server (shutdown): logged as cancelled
+        exchange.disconnected()
+        raise
     except BaseException:
         exchange.finish(500)
         raise

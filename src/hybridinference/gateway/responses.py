@@ -70,9 +70,10 @@ class EventStreamResponse(Response):
         watch = asyncio.create_task(_wait_for_disconnect(receive))
         try:
             done, _ = await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the server gave up on us (shutdown): still one row
             pump.cancel()
             watch.cancel()
+            self._on_disconnect()
             raise
         if pump in done:
             watch.cancel()
