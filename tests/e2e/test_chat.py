@@ -4,6 +4,7 @@ tool calls, usage, forwarded extras, unbuffered streaming, and the log row of ea
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +272,24 @@ def test_demo_model_plain_and_streamed_agree(gateway: RunningGateway) -> None:
     usage = with_usage[-1].usage
     assert usage is not None and usage.completion_tokens == 3
     assert plain.usage is not None and plain.usage.completion_tokens == 8  # the config's cap
+
+
+def test_parallel_streams_stay_separate_and_each_is_logged(
+    make_gateway: GatewayFactory, upstream_url: str, tmp_path: Path
+) -> None:
+    model = "drip-20-parallel"
+    gateway = make_gateway(config_with(upstream_url, tmp_path, model))
+    client = sdk(gateway)
+
+    def one(index: int) -> str:
+        stream = client.chat.completions.create(
+            model=model, messages=HI, stream=True, extra_headers={"X-Request-ID": f"par-{index}"}
+        )
+        return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        texts = list(pool.map(one, range(16)))
+    assert texts == [ANSWER] * 16
+    rows = gateway.wait_rows(16)
+    assert sorted(r["request_id"] for r in rows) == sorted(f"par-{i}" for i in range(16))
+    assert all(r["status"] == 200 and r["total_tokens"] == 13 for r in rows)
