@@ -42,6 +42,7 @@ def create_session(connect_timeout: float) -> aiohttp.ClientSession:
         skip_auto_headers=("User-Agent",),
         auto_decompress=True,
         trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies are never wanted; saves a jar pass
     )
 
 
@@ -147,6 +148,8 @@ async def read_limited(response: aiohttp.ClientResponse, limit: int, route: str)
     declared = response.content_length
     if declared is not None and declared > limit:
         raise UpstreamProtocolError(f"{route} sent an oversized response")
+    if declared is not None:  # the common case: one read, no per-chunk loop
+        return await response.read()
     chunks: list[bytes] = []
     size = 0
     async for data in response.content.iter_any():

@@ -108,19 +108,28 @@ class Exchange:
 
 async def cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
     """Await ``work``; if the client disconnects first, cancel it (closing the upstream
-    request) and raise ``ClientDisconnected``."""
-    task = asyncio.ensure_future(work)
+    request) and raise ``ClientDisconnected``.
+
+    ``work`` runs in the caller's task and only the watcher gets a task of its own: one
+    task per request instead of two (measured in docs/performance.md). The watcher cancels
+    the caller's task; ``uncancel`` tells that cancellation apart from any other.
+    """
+    current = asyncio.current_task()
+    assert current is not None
+    disconnected = False
 
     async def watch() -> None:
+        nonlocal disconnected
         while (await receive())["type"] != "http.disconnect":
             pass
-        task.cancel()
+        disconnected = True
+        current.cancel()
 
     watcher = asyncio.create_task(watch())
     try:
-        return await task
+        return await work
     except asyncio.CancelledError:
-        if watcher.done() and not watcher.cancelled():
+        if disconnected and current.uncancel() == 0:
             raise ClientDisconnected from None
         raise
     finally:

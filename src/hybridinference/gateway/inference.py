@@ -41,8 +41,9 @@ async def serve_inference(
     exchange = Exchange(state, request, endpoint.value)
     headers = request.headers
     try:
+        raw = dict(request.scope["headers"])  # Headers.get raises and catches per miss
         exchange.principal = await state.keys.authenticate(
-            presented_key(headers.get("authorization"), headers.get("x-api-key"))
+            presented_key(_header(raw, b"authorization"), _header(raw, b"x-api-key"))
         )
         body = await read_json_object(request, state.config.server.max_body_bytes)
         validate(schema, body)
@@ -95,6 +96,11 @@ async def serve_inference(
 def _declared_size(headers: Headers) -> int:
     length = headers.get("content-length")
     return int(length) if length is not None and length.isdigit() else 0
+
+
+def _header(raw: dict[bytes, bytes], name: bytes) -> str | None:
+    value = raw.get(name)
+    return value.decode("latin-1") if value is not None else None
 
 
 async def chat_completions(request: Request) -> Response | EventStreamResponse:
