@@ -37,9 +37,12 @@ REPLY = "Hello from the fake upstream."
 
 
 class Stack:
-    def __init__(self, gateway: RunningGateway, dashboard: RunningDashboard) -> None:
+    def __init__(
+        self, gateway: RunningGateway, dashboard: RunningDashboard, upstream: FakeOpenAIUpstream
+    ) -> None:
         self.gateway = gateway
         self.dashboard = dashboard
+        self.upstream = upstream
         self.admin = httpx.Client(
             base_url=gateway.url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
         )
@@ -76,7 +79,7 @@ def stack(
     tmp = tmp_path_factory.mktemp("dashboard")
     upstream = fake_openai[1].url + "/v1"
     gateway = start_gateway(
-        config_with(upstream, tmp, "status-500", "drip-150", auth={"required": True})
+        config_with(upstream, tmp, "status-500", "drip-150", "drip-400", auth={"required": True})
     )
     alerts = run_gateway(
         create_alert_logger(
@@ -91,7 +94,7 @@ def stack(
     )
     assert posted.status_code == 200, posted.text
     dashboard = run_dashboard(gateway.url, alerts.url, ALERT_TOKEN)
-    running = Stack(gateway, dashboard)
+    running = Stack(gateway, dashboard, fake_openai[0])
     traffic = sdk(gateway, running.new_key("traffic")["key"])
     for model in ("ok", "ok", "ok", "demo", "demo"):
         traffic.chat.completions.create(model=model, messages=HI)
@@ -309,6 +312,27 @@ def test_playground_streams_a_reply(stack: Stack, browser: Any, console: Console
     assert facts["log-latency"].endswith("ms")
     assert facts["tokens"] == "7 + 6 = 13"
     screenshot(page, "operator-playground")
+    assert console.take() == []
+
+
+def test_playground_stop_cancels_the_upstream_request(
+    stack: Stack, browser: Any, console: ConsoleLog
+) -> None:
+    page = open_page(browser, console)
+    sign_in(page, stack, ADMIN_TOKEN, "overview")
+    visit(page, stack, "playground")
+    page.get_by_label("Model").select_option("drip-400")
+    page.get_by_label("Message").fill("A long answer, please")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_selector(".transcript li.assistant .reply-text:not(:empty)")
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_selector("text=Stopped.")
+    for _ in range(100):
+        if any(model == "drip-400" for model, _ in stack.upstream.log.cancelled):
+            break
+        page.wait_for_timeout(50)
+    assert any(model == "drip-400" for model, _ in stack.upstream.log.cancelled)
+    assert not any(model == "drip-400" for model, _ in stack.upstream.log.completed)
     assert console.take() == []
 
 

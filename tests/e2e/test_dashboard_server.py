@@ -21,6 +21,7 @@ import yaml
 
 from hybridinference.config import parse_config
 from hybridinference.dashboard.runner import gateway_url, start_dashboard
+from hybridinference.dashboard.sessions import SignInThrottle
 from hybridinference.schemas.records import RequestRecord
 from tests.conftest import ADMIN_TOKEN, GatewayFactory
 from tests.e2e.dashboard_harness import RunningDashboard, run_dashboard
@@ -85,12 +86,31 @@ def test_operator_sign_in_sets_a_locked_down_cookie(dashboard: RunningDashboard)
     assert client.get("/api/admin/keys").headers["cache-control"] == "no-store"
 
 
-def test_wrong_token_is_refused(dashboard: RunningDashboard) -> None:
+def test_wrong_token_is_refused_then_throttled(dashboard: RunningDashboard) -> None:
     client = httpx.Client(base_url=dashboard.url, timeout=10)
     response = client.post("/session", json={"token": "not-a-token"})
     assert response.status_code == 401
     assert "set-cookie" not in response.headers
     assert client.get("/api/admin/keys").status_code == 401
+    for _ in range(9):
+        assert client.post("/session", json={"token": "guess"}).status_code == 401
+    refused = client.post("/session", json={"token": ADMIN_TOKEN})  # even the right one
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 61
+
+
+def test_throttle_forgets_failures_after_its_window() -> None:
+    now = [1000.0]
+    throttle = SignInThrottle(clock=lambda: now[0], limit=3, window=60)
+    for _ in range(3):
+        assert throttle.retry_after("a") is None
+        throttle.failed("a")
+    assert throttle.retry_after("a") == 60
+    assert throttle.retry_after("b") is None  # per client
+    now[0] += 59.5
+    assert throttle.retry_after("a") == pytest.approx(0.5)
+    now[0] += 1
+    assert throttle.retry_after("a") is None
 
 
 def test_changes_need_the_csrf_token_and_same_origin(dashboard: RunningDashboard) -> None:

@@ -38,6 +38,7 @@ from hybridinference.dashboard.sessions import (
     Role,
     Session,
     SessionStore,
+    SignInThrottle,
 )
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -96,6 +97,7 @@ class Handlers:
         alerts: GatewayClient | None,
     ) -> None:
         self._sessions = sessions
+        self._throttle = SignInThrottle(clock=sessions.clock)
         self._gateway = gateway
         self._max_body = settings.max_body_bytes
         self._alerts = alerts
@@ -147,6 +149,12 @@ class Handlers:
     async def sign_in(self, request: Request) -> Response:
         if not same_origin(request):
             return error(403, "Cross-site sign-in refused.", "permission_error")
+        client = request.client.host if request.client else "?"
+        wait = self._throttle.retry_after(client)
+        if wait is not None:
+            refused = error(429, "Too many failed sign-ins: try again later.", "rate_limit_error")
+            refused.headers["retry-after"] = str(int(wait) + 1)
+            return refused
         raw = await read_limited(request, SIGN_IN_MAX_BYTES)
         try:
             token = orjson.loads(raw or b"null").get("token")
@@ -157,6 +165,8 @@ class Handlers:
         token = token.strip()
         role = await self._probe(token)
         if isinstance(role, Response):
+            if role.status_code == 401:
+                self._throttle.failed(client)
             return role
         label = "operator" if role is Role.OPERATOR else token[:10] + "…"
         session = self._sessions.create(role, token, label)

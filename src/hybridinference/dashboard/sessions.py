@@ -52,6 +52,10 @@ class SessionStore:
     def ttl_seconds(self) -> float:
         return self._ttl
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._clock
+
     def create(self, role: Role, credential: str, label: str) -> Session:
         while len(self._sessions) >= self._max:
             del self._sessions[next(iter(self._sessions))]
@@ -86,3 +90,47 @@ class SessionStore:
     def drop(self, session_id: str | None) -> None:
         if session_id:
             self._sessions.pop(session_id, None)
+
+
+class SignInThrottle:
+    """Failed sign-ins per client address: after ``limit`` failures within ``window``
+    seconds that address is refused (even with a right secret) until the oldest failure
+    ages out, so guessing a weak admin token stays slow. Behind a proxy every browser shares
+    the proxy's address: a flood of bad guesses then delays everyone's sign-in by at most
+    ``window`` seconds."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        limit: int = 10,
+        window: float = 60.0,
+        max_clients: int = 10_000,
+    ) -> None:
+        self._clock = clock
+        self._limit = limit
+        self._window = window
+        self._max_clients = max_clients
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, client: str) -> list[float]:
+        cutoff = self._clock() - self._window
+        recent = [t for t in self._failures.get(client, ()) if t > cutoff]
+        if recent:
+            self._failures[client] = recent
+        else:
+            self._failures.pop(client, None)
+        return recent
+
+    def retry_after(self, client: str) -> float | None:
+        """Seconds until this client may try again; None when it may now."""
+        recent = self._recent(client)
+        if len(recent) < self._limit:
+            return None
+        return max(recent[0] + self._window - self._clock(), 0.0)
+
+    def failed(self, client: str) -> None:
+        recent = self._recent(client)
+        while client not in self._failures and len(self._failures) >= self._max_clients:
+            del self._failures[next(iter(self._failures))]
+        self._failures[client] = [*recent[-(self._limit - 1) :], self._clock()]
