@@ -115,6 +115,7 @@ def test_request_and_attempt_spans_exported(
     assert attributes(failed)["http.response.status_code"] >= 500  # as the gateway mapped it
     assert ok.status.code != Status.STATUS_CODE_ERROR
     assert attributes(ok)["hybridinference.outcome"] == "ok"
+    assert failed.start_time_unix_nano <= ok.start_time_unix_nano  # from recorded offsets
 
 
 def test_tracing_is_off_by_default(make_gateway: GatewayFactory) -> None:

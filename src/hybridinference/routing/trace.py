@@ -38,9 +38,9 @@ class RequestTrace:
             outcome = "ok" if error is None else (error.code or error.error_type)
         if status is None:
             status = 200 if error is None else error.status_code
-        self.attempts.append(
-            Attempt(route.name, outcome, round((self.clock() - started) * 1000, 3), status)
-        )
+        latency_ms = round((self.clock() - started) * 1000, 3)
+        offset_ms = round((started - self.started) * 1000, 3)  # hedge legs overlap: keep it
+        self.attempts.append(Attempt(route.name, outcome, latency_ms, status, offset_ms))
 
     def expired(self) -> bool:
         return self.loop_time() >= self.deadline

@@ -11,6 +11,7 @@ class Attempt:
     outcome: str  # "ok" or the error code
     latency_ms: float
     status: int
+    started_ms: float | None = None  # after the request's start: when the attempt began
 
 
 @dataclass(frozen=True, slots=True)
