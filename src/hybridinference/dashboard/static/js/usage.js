@@ -1,9 +1,9 @@
 // Usage over time (requests, tokens, cost, errors, latency and TTFT quantiles) per bucket
-// and per model or route: from the gateway's usage API when it answers, otherwise
-// aggregated here from the request log with the same definitions (an error is a status
-// of 400 or more except 499; quantiles interpolate linearly between closest ranks).
+// and per model or route, from the gateway's usage API; and `aggregate`, the same
+// definitions applied to request-log rows (an error is a status of 400 or more except
+// 499; quantiles interpolate linearly between closest ranks) for the Providers page.
 
-import { api, allPages, query, has } from "./api.js";
+import { api, query, has, ApiError } from "./api.js";
 
 export const RANGES = [
   ["900", "Last 15 minutes"],
@@ -20,11 +20,8 @@ export const GROUPS = [
 const WHOLE_RANGE_BUCKET = 2 ** 31; // one bucket for any time before 2038
 const CLIENT_CLOSED = 499;
 
-/** Where usage comes from, per scope: the usage endpoint, and the request log beside it. */
-const SOURCES = {
-  all: { usage: "/admin/usage", requests: "/admin/requests", keyParam: "key_id" },
-  mine: { usage: "/v1/usage", requests: "/v1/usage/requests", keyParam: null },
-};
+/** The usage endpoint per scope: every key's (operators) or the signed-in key's own. */
+const SOURCES = { all: "/admin/usage", mine: "/v1/usage" };
 
 export function percentile(sorted, q) {
   if (!sorted.length) return null;
@@ -89,54 +86,39 @@ export function aggregate(rows, { groupBy, bucketSeconds }) {
   return { data, totals: finish(total) };
 }
 
-function shape(data, totals, { groupBy, start, end, bucketSeconds, source, truncated }) {
+function shape(data, totals, { groupBy, start, end, bucketSeconds, source }) {
   const groups = [...new Set(data.map((row) => row[groupBy] ?? "(none)"))].sort();
   const series = {};
   for (const g of groups) series[g] = {};
   for (const row of data) series[row[groupBy] ?? "(none)"][row.bucket] = row;
-  return { source, truncated, groupBy, bucketSeconds, buckets: bucketsFor(start, end, bucketSeconds), groups, series, totals };
+  return { source, groupBy, bucketSeconds, buckets: bucketsFor(start, end, bucketSeconds), groups, series, totals };
 }
 
-async function fromUsageApi(src, params) {
+async function fromUsageApi(path, params) {
   const base = { start: params.start, end: params.end, key_id: params.keyId };
-  const grouped = await api(src.usage + query({ ...base, bucket: params.bucketSeconds, group_by: params.groupBy }));
-  const whole = await api(src.usage + query({ ...base, bucket: WHOLE_RANGE_BUCKET }));
+  const grouped = await api(path + query({ ...base, bucket: params.bucketSeconds, group_by: params.groupBy }));
+  const whole = await api(path + query({ ...base, bucket: WHOLE_RANGE_BUCKET }));
   const totals = whole.data[0] || finish(emptyAcc());
-  return shape(grouped.data, totals, { ...params, source: "usage API", truncated: false });
+  return shape(grouped.data, totals, { ...params, source: "usage API" });
 }
 
-async function fromRequestLog(src, params) {
-  const filters = { since: params.start, until: params.end };
-  if (src.keyParam && params.keyId) filters[src.keyParam] = params.keyId;
-  const { rows, truncated } = await allPages(src.requests, filters);
-  const { data, totals } = aggregate(rows, params);
-  return shape(data, totals, { ...params, source: "request log", truncated });
-}
-
-/**
- * Usage for the last `rangeSeconds`: scope "all" (operator) or "mine" (the signed-in key).
- * Prefers the usage API; falls back to the request log while the gateway has no usage API.
- */
+/** Usage for the last `rangeSeconds`: scope "all" (operator) or "mine" (the signed-in key). */
 export async function loadUsage({ scope, rangeSeconds, groupBy, keyId, now = Date.now() / 1000 }) {
   const bucketSeconds = BUCKET_FOR_RANGE[rangeSeconds] || 3600;
   const end = now;
   const start = end - Number(rangeSeconds);
   const params = { start, end, bucketSeconds, groupBy, keyId };
-  const src = SOURCES[scope];
-  return has("GET", src.usage) ? fromUsageApi(src, params) : fromRequestLog(src, params);
+  const path = SOURCES[scope];
+  if (!has("GET", path)) throw new ApiError(404, "This gateway has no usage API.");
+  return fromUsageApi(path, params);
 }
 
 /** Totals per key over the last `rangeSeconds` (operators): { keyId: totals }. */
 export async function usageByKey(rangeSeconds, now = Date.now() / 1000) {
   const start = now - rangeSeconds;
   const out = {};
-  if (has("GET", "/admin/usage")) {
-    const answer = await api("/admin/usage" + query({ start, end: now, bucket: WHOLE_RANGE_BUCKET, group_by: "key" }));
-    for (const row of answer.data) if (row.key) out[row.key] = row;
-    return out;
-  }
-  const { rows } = await allPages("/admin/requests", { since: start, until: now });
-  const { data } = aggregate(rows, { groupBy: "key_id", bucketSeconds: WHOLE_RANGE_BUCKET });
-  for (const row of data) out[row.key_id] = row;
+  if (!has("GET", "/admin/usage")) return out;
+  const answer = await api("/admin/usage" + query({ start, end: now, bucket: WHOLE_RANGE_BUCKET, group_by: "key" }));
+  for (const row of answer.data) if (row.key) out[row.key] = row;
   return out;
 }

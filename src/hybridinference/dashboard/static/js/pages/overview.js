@@ -90,10 +90,7 @@ export function render(main, { scope = "all", title = "Overview", keyId = null }
       );
       const labels = usage.buckets.map(fmt.clock);
       CHARTS.forEach((spec, i) => cards[i].update(labels, usage.buckets, seriesFor(spec, usage)));
-      sourceNote.textContent =
-        `Source: ${usage.source}` +
-        (usage.truncated ? " (only the most recent requests the log endpoint returns)" : "") +
-        `; buckets of ${usage.bucketSeconds / 60} min.`;
+      sourceNote.textContent = `Source: ${usage.source}; buckets of ${usage.bucketSeconds / 60} min.`;
       main.dataset.loaded = String(Date.now());
       updated.textContent = `Updated ${new Date().toLocaleTimeString("en-GB", { hour12: false })}`;
     } catch (error) {
