@@ -44,7 +44,9 @@ PREFIX = "hybridinference_"
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0, 300.0)
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 MAX_LABEL_VALUES = 64  # per open-ended label (error type, attempt outcome)
+MAX_CACHED_CHILDREN = 4096  # label-child lookups cached per metric (nothing grows per request)
 GaugeMode = Literal["livesum", "livemax", "livemin"]
+NOT_FAILURES = frozenset({"ok", "hedge_lost"})  # a hedge leg that lost the race did not fail
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,7 @@ class RequestMetrics:
             ProcessCollector(registry=self.registry)
         self._sources: list[ReadingSource] = []
         self._series: dict[tuple[str, str, str, int], _Series] = {}
+        self._attempt_children: dict[tuple[str, str], Counter] = {}  # bounded: see _outcomes
         self._errors = BoundedLabel()
         self._outcomes = BoundedLabel()
         self._counted = _Counted()
@@ -254,9 +257,17 @@ class RequestMetrics:
             series.cost.inc(record.cost)
         if record.error_type is not None:
             self.errors.labels(model, self._errors(record.error_type)).inc()
+        failed = False
         for attempt in record.attempts:
-            self.attempts.labels(attempt.route, self._outcomes(attempt.outcome)).inc()
-        if len(record.attempts) > 1:
+            key2 = (attempt.route, attempt.outcome)
+            child = self._attempt_children.get(key2)
+            if child is None:
+                child = self.attempts.labels(attempt.route, self._outcomes(attempt.outcome))
+                if len(self._attempt_children) < MAX_CACHED_CHILDREN:
+                    self._attempt_children[key2] = child
+            child.inc()
+            failed = failed or attempt.outcome not in NOT_FAILURES
+        if failed and len(record.attempts) > 1:  # another route was tried after a failure
             self.fallbacks.labels(model).inc()
         if self.key_requests is not None and record.key_id is not None:
             self._observe_key(record)
