@@ -154,7 +154,7 @@ class OpenAIToAnthropic:
 
     message_id: str
     model: str
-    open_kind: str | None = None  # "text", "thinking" or "tool:<n>"
+    open_kind: str | None = None  # "text", "thinking:<n>", "redacted:<n>" or "tool:<n>"
     block: int = -1
     signature: str = ""
     finish: str | None = None
@@ -189,12 +189,20 @@ class OpenAIToAnthropic:
 
     def _delta(self, delta: JSONObject) -> list[Event]:
         events: list[Event] = []
+        details = [d for d in delta.get("reasoning_details") or () if isinstance(d, dict)]
+        # one thinking block per reasoning_details index (none given: one block in all)
+        index = next((d["index"] for d in details if isinstance(d.get("index"), int)), -1)
         thought = reasoning_text(delta)
         if thought:
-            events += self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+            events += self._open(f"thinking:{index}", _empty_thinking())
             events.append(self._delta_event({"type": "thinking_delta", "thinking": thought}))
-        for detail in delta.get("reasoning_details") or ():
-            if isinstance(detail, dict) and detail.get("signature"):
+        for detail in details:
+            at = detail.get("index", index)
+            if detail.get("type") == "reasoning.encrypted":
+                block = {"type": "redacted_thinking", "data": detail.get("data", "")}
+                events += self._open(f"redacted:{at}", block)
+            elif detail.get("signature"):
+                events += self._open(f"thinking:{at}", _empty_thinking())
                 self.signature += detail["signature"]
         text = delta.get("content")
         if isinstance(text, str) and text:
@@ -237,7 +245,7 @@ class OpenAIToAnthropic:
         if self.open_kind is None:
             return []
         events: list[Event] = []
-        if self.open_kind == "thinking":
+        if self.open_kind.startswith("thinking"):
             delta = {"type": "signature_delta", "signature": self.signature}
             events.append(self._delta_event(delta))
             self.signature = ""
@@ -263,3 +271,7 @@ class OpenAIToAnthropic:
             ("message_delta", message_delta),
             ("message_stop", {"type": "message_stop"}),
         ]
+
+
+def _empty_thinking() -> JSONObject:
+    return {"type": "thinking", "thinking": "", "signature": ""}
