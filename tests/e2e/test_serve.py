@@ -1,10 +1,13 @@
 """The quick start as a user runs it: ``hybridinference serve`` on the quickstart config in
-its own process, the README's curl request and SDK snippet against the ``demo`` model,
+its own process, the README's curl command and SDK snippet (taken from the README and run
+as printed, only the port changed) against the ``demo`` model,
 then SIGTERM: the process exits cleanly and the log rows were written (graceful drain)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -92,24 +95,56 @@ def served(tmp_path: Path) -> Iterator[Served]:
             process.wait(10)
 
 
+def readme_snippet(language: str, starts_with: str) -> str:
+    """The README's fenced ``language`` block that starts with ``starts_with``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    for block in re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL):
+        if block.lstrip().startswith(starts_with):
+            return str(block)
+    raise AssertionError(f"README has no {language} block starting with {starts_with!r}")
+
+
+def on_port(snippet: str, url: str) -> str:
+    assert "http://127.0.0.1:8080" in snippet
+    return snippet.replace("http://127.0.0.1:8080", url)
+
+
 def test_quickstart_serves_the_readme_snippets_and_drains_on_sigterm(served: Served) -> None:
-    # the README's curl, as printed
-    response = httpx.post(
-        served.url + "/v1/chat/completions",
-        headers={"Content-Type": "application/json"},
-        content=b'{"model": "demo", "messages": [{"role": "user", "content": "Hello!"}]}',
-        timeout=10,
+    # the README's curl, as printed (only the port differs)
+    curl = subprocess.run(
+        ["bash", "-c", on_port(readme_snippet("sh", "curl"), served.url)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
-    assert response.status_code == 200, response.text
-    curl_answer = response.json()["choices"][0]["message"]["content"]
+    assert curl.returncode == 0, curl.stderr
+    curl_answer = json.loads(curl.stdout)["choices"][0]["message"]["content"]
     assert curl_answer
 
-    # the README's SDK snippet (plus strict validation)
+    # the README's SDK snippet, as printed
+    sdk_run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            on_port(readme_snippet("python", "# pip install openai"), served.url),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert sdk_run.returncode == 0, sdk_run.stderr
+    printed = [line for line in sdk_run.stdout.splitlines() if line.strip()]
+    assert len(printed) == 2, sdk_run.stdout  # the plain answer, then the streamed one
+    assert printed[0] == curl_answer  # the demo model is deterministic
+
+    # and the same through the SDK under strict validation
     client = OpenAI(base_url=served.url + "/v1", api_key="unused", _strict_response_validation=True)
     reply = client.chat.completions.create(
         model="demo", messages=[{"role": "user", "content": "Hello!"}]
     )
-    assert reply.choices[0].message.content == curl_answer  # the demo model is deterministic
+    assert reply.choices[0].message.content == curl_answer
     streamed = "".join(
         chunk.choices[0].delta.content or ""
         for chunk in client.chat.completions.create(
@@ -117,7 +152,7 @@ def test_quickstart_serves_the_readme_snippets_and_drains_on_sigterm(served: Ser
         )
         if chunk.choices
     )
-    assert streamed
+    assert streamed == printed[1]
 
     served.process.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises the signal it caught, so the exit
@@ -135,8 +170,10 @@ def test_quickstart_serves_the_readme_snippets_and_drains_on_sigterm(served: Ser
     finally:
         conn.close()
     assert [(m, r, s, st) for m, r, s, st, _ in rows] == [
-        ("demo", "demo/demo-1", 200, 0),
-        ("demo", "demo/demo-1", 200, 0),
+        ("demo", "demo/demo-1", 200, 0),  # curl
+        ("demo", "demo/demo-1", 200, 0),  # the README's SDK snippet
+        ("demo", "demo/demo-1", 200, 1),
+        ("demo", "demo/demo-1", 200, 0),  # strict SDK
         ("demo", "demo/demo-1", 200, 1),
     ]
     assert all(tokens > 0 for *_, tokens in rows)
