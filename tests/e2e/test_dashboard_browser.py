@@ -195,6 +195,56 @@ def test_every_page_loads_without_console_errors(
     assert console.take() == []
 
 
+# The WCAG contrast of every text node's colour on its nearest opaque background.
+CONTRAST_JS = """() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = getComputedStyle(el).backgroundColor;
+      if (rgb(c)[3] !== 0) return c;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement;
+    const text = walker.currentNode.textContent.trim();
+    if (!text || !el.getClientRects().length || el.closest(".visually-hidden, .skip")) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden" || Number(style.opacity) < 1) continue;
+    const [a, b] = [lum(rgb(style.color)), lum(rgb(background(el)))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.5 && Number(style.fontWeight) >= 700);
+    out.push([text.slice(0, 40), Math.round(ratio * 100) / 100, large]);
+  }
+  return out;
+}"""
+
+
+def low_contrast(page: Any) -> list[Any]:
+    checked = page.evaluate(CONTRAST_JS)
+    assert len(checked) >= 5 and all(ratio >= 1 for _, ratio, _ in checked)
+    return [t for t in checked if t[1] < (3.0 if t[2] else 4.5)]
+
+
+def test_text_contrast_meets_wcag_aa(stack: Stack, browser: Any, console: ConsoleLog) -> None:
+    page = open_page(browser, console)
+    page.goto(stack.dashboard.url + "/")
+    page.wait_for_selector("main[data-page='sign-in']")
+    assert low_contrast(page) == []
+    sign_in(page, stack, ADMIN_TOKEN, "overview")
+    for page_id in ("overview", "requests", "keys", "providers", "playground"):
+        visit(page, stack, page_id)
+        assert low_contrast(page) == [], page_id
+    assert console.take() == []
+
+
 def test_narrow_screen_and_keyboard(stack: Stack, browser: Any, console: ConsoleLog) -> None:
     page = open_page(browser, console, width=390, height=844)
     sign_in(page, stack, ADMIN_TOKEN, "overview")
