@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+import httpx
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from hybridinference.limits.redis_store import connect
 from hybridinference.limits.shared import RouteKnowledge, SharedKnowledge
+from tests.conftest import GatewayFactory
+from tests.e2e.helpers import HI, config_with
+from tests.fakes.openai_upstream import FakeOpenAIUpstream
+from tests.fakes.servers import RunningGateway
 from tests.integration.test_redis_limits import REDIS_URL, require_redis
 
 
@@ -85,3 +93,62 @@ async def test_a_failed_round_is_counted_and_the_loop_goes_on() -> None:
     assert sync.stats.failures >= 2
     assert sync.stats.rounds == 0
     assert replica.heard == {}
+
+
+def test_a_circuit_opened_on_one_gateway_opens_on_the_other(
+    make_gateway: GatewayFactory,
+    upstream_url: str,
+    upstream: FakeOpenAIUpstream,
+    tmp_path: Path,
+) -> None:
+    """Gateway A sees a route fail until its circuit opens; gateway B, sharing Redis, stops
+    sending there too without ever having seen a failure itself."""
+    require_redis()
+    prefix = f"test-{secrets.token_hex(6)}"
+    model = f"status-500-{secrets.token_hex(3)}"
+    gateways = []
+    for name in ("a", "b"):
+        config = config_with(
+            upstream_url,
+            tmp_path / name,
+            model,
+            health={"probes": False, "failure_threshold": 2, "cooldown": 30},
+            limits={
+                "backend": "redis",
+                "redis": {"url": REDIS_URL, "prefix": prefix},
+                "shared_routing_interval": 0.05,
+            },
+        )
+        gateways.append(make_gateway(config))
+    a, b = gateways
+    try:
+        for _ in range(2):
+            response = httpx.post(
+                a.url + "/v1/chat/completions", json={"model": model, "messages": HI}
+            )
+            assert response.status_code == 500 or response.status_code >= 502
+        sent = len(upstream.log.bodies(model))
+        assert sent == 2
+        route = f"fake/{model}"
+        deadline = time.monotonic() + 10
+        while not b_circuit_open(b, route) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert b_circuit_open(b, route)
+        refused = httpx.post(b.url + "/v1/chat/completions", json={"model": model, "messages": HI})
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "no_route_available"
+        assert len(upstream.log.bodies(model)) == sent  # B never called the dead route
+    finally:
+        client = SyncRedis.from_url(REDIS_URL, decode_responses=True)
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def b_circuit_open(gateway: RunningGateway, route_name: str) -> bool:
+    for routed in gateway.state.routing.manager.models:
+        for route in routed.routes.routes:
+            if route.name == route_name:
+                return bool(route.circuit.retry_in(time.monotonic()) > 0)
+    raise AssertionError(f"no route {route_name}")

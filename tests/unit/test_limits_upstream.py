@@ -3,14 +3,21 @@ provider answers 429 (halve, pause for Retry-After, climb back one request at a 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from hybridinference.errors import UpstreamRateLimited, UpstreamServerError
 from hybridinference.limits.estimate import TokenEstimator
 from hybridinference.limits.upstream import AccountLimits, UpstreamLimits
+from tests.conftest import GatewayFactory, gateway_config
+from tests.e2e.helpers import HI
+from tests.fakes.openai_upstream import FakeOpenAIUpstream
+from tests.fakes.servers import RunningGateway
 
 
 class Clock:
@@ -129,3 +136,55 @@ async def test_the_opener_wrapper_counts_attempts_and_learns_from_429() -> None:
     assert state["throttles"] == 1
     assert state["effective_rpm"] == 5
     assert state["paused_for"] == pytest.approx(3)
+
+
+def _two_route_config(upstream_url: str, tmp_path: Path, first: str, **limits: Any) -> Any:
+    config = gateway_config(upstream_url, tmp_path, limits=limits)
+    config["models"] = [
+        {
+            "name": "acct",
+            "strategy": "weighted",
+            "routes": [
+                {"provider": "fake", "model": first, "weight": 1.0},
+                {"provider": "demo", "model": "demo-1", "weight": 0.0},
+            ],
+        }
+    ]
+    config["health"] = {"probes": False}
+    return config
+
+
+def _served_by(gateway: RunningGateway) -> str:
+    response = httpx.post(
+        gateway.url + "/v1/chat/completions", json={"model": "acct", "messages": HI}
+    )
+    assert response.status_code == 200, response.text
+    return response.headers["x-hybridinference-route"]
+
+
+def test_routing_skips_a_route_whose_account_is_at_its_limit(
+    make_gateway: GatewayFactory, upstream_url: str, tmp_path: Path
+) -> None:
+    config = _two_route_config(upstream_url, tmp_path, "ok", upstream={"fake/ok": {"rpm": 2}})
+    gateway = make_gateway(config)
+    served = [_served_by(gateway) for _ in range(5)]
+    assert served == ["fake/ok", "fake/ok", "demo/demo-1", "demo/demo-1", "demo/demo-1"]
+
+
+def test_a_provider_429_parks_the_route_and_routing_fails_over(
+    make_gateway: GatewayFactory,
+    upstream_url: str,
+    upstream: FakeOpenAIUpstream,
+    tmp_path: Path,
+) -> None:
+    name = f"ratelimit-{secrets.token_hex(3)}"
+    gateway = make_gateway(_two_route_config(upstream_url, tmp_path, name))
+    assert _served_by(gateway) == "demo/demo-1"  # fake said 429: failed over
+    assert len(upstream.log.bodies(name)) == 1
+    for _ in range(3):  # parked for its Retry-After (7 s): not even tried
+        assert _served_by(gateway) == "demo/demo-1"
+    assert len(upstream.log.bodies(name)) == 1
+    accounts = gateway.state.routing.manager._accounts
+    assert accounts is not None
+    state = accounts.describe()[f"fake/{name}"]
+    assert state["throttles"] == 1 and state["paused_for"] > 5

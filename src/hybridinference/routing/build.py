@@ -16,6 +16,7 @@ from hybridinference.adapters.http import create_session
 from hybridinference.adapters.registry import BuildContext, build_adapter, provider_enabled
 from hybridinference.config.schema import GatewayConfig, ProviderConfig
 from hybridinference.errors import ConfigError
+from hybridinference.limits.build import build_upstream_limits
 from hybridinference.routing.circuit import CircuitBreaker, CircuitSettings
 from hybridinference.routing.engine_load import MetricsScraper
 from hybridinference.routing.health import (
@@ -128,6 +129,7 @@ def build_routing(
         rng=rng,
         clock=clock,
         wall_clock=wall_clock,
+        accounts=build_upstream_limits(config.limits),
     )
     probes = [ProbeTarget(name, adapters[name], health[name]) for name in adapters]
     urls = {name: metrics_url(config.providers[name]) for name in adapters if loads[name]}

@@ -19,6 +19,7 @@ from typing import Any
 
 from hybridinference.adapters.base import Endpoint, JSONObject, UpstreamCall
 from hybridinference.errors import InvalidRequest, ModelNotFound, NoRouteAvailable
+from hybridinference.limits.upstream import UpstreamLimits
 from hybridinference.routing.hedging import HedgeBudget
 from hybridinference.routing.legs import Opener, Plan, Race
 from hybridinference.routing.openers import (
@@ -89,6 +90,7 @@ class RoutingManager:
         rng: random.Random,
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
+        accounts: UpstreamLimits | None = None,
     ) -> None:
         self._models = dict(models)
         self._lookup: dict[str, RoutedModel] = {}
@@ -100,8 +102,12 @@ class RoutingManager:
         self._max_attempts = max_attempts
         self._rng = rng
         self.clocks = Clocks(clock, wall_clock)
-        self._complete = CompleteOpener(self.clocks)
-        self._stream = StreamOpener(self.clocks)
+        self._complete: Opener[JSONObject] = CompleteOpener(self.clocks)
+        self._stream: Opener[OpenStream] = StreamOpener(self.clocks)
+        self._accounts = accounts  # provider account limits, 429 back-off (limits.upstream)
+        if accounts is not None:
+            self._complete = accounts.wrap(self._complete)
+            self._stream = accounts.wrap(self._stream)
 
     @property
     def models(self) -> tuple[RoutedModel, ...]:
@@ -145,7 +151,12 @@ class RoutingManager:
                 raise InvalidRequest(
                     f"No route of {name!r} matches the 'provider' preferences.", param="provider"
                 )
-        eligible = [r for r in fit if available(r, info)]
+        accounts, tokens = self._accounts, info.prompt_tokens + info.output_tokens
+        eligible = [
+            r
+            for r in fit
+            if available(r, info) and (accounts is None or accounts.ready(r.name, tokens))
+        ]
         if not eligible:
             wait = min(r.circuit.retry_in(info.now) for r in fit)
             raise NoRouteAvailable(
