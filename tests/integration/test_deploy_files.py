@@ -156,3 +156,6 @@ def test_stack_gateway_config_is_valid() -> None:
     assert [str(n) for n in config.server.trusted_proxies] == ["172.16.0.0/12"]
     assert config.storage.url.startswith("postgresql://")
     assert config.observability.metrics and not config.observability.tracing.enabled
+    assert config.dashboard.alerts_url == "http://alert-logger:9095"
+    gateway_env = compose()["services"]["gateway"]["environment"]
+    assert config.dashboard.alerts_token_env in gateway_env
