@@ -13,6 +13,8 @@ import httpx
 import openai
 import pytest
 
+from hybridinference.errors import InvalidRequest
+from hybridinference.gateway.usage import parse_bucket, parse_query
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.helpers import HI, config_with, sdk, start_gateway
 from tests.fakes.postgres import postgres_schema, schema_url
@@ -189,3 +191,28 @@ def test_key_changes_reach_another_gateway_process_within_seconds(
             remote.chat.completions.create(model="ok", messages=HI)  # type: ignore[arg-type]
 
     eventually(revoked)
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [(None, 3600), ("300", 300), ("5m", 300), ("2h", 7200), ("1d", 86_400)]
+)
+def test_bucket_sizes(raw: str | None, seconds: int) -> None:
+    assert parse_bucket(raw) == seconds
+
+
+@pytest.mark.parametrize("raw", ["0", "-5m", "h", "1w", "1.5h"])
+def test_bad_bucket_sizes_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidRequest):
+        parse_bucket(raw)
+
+
+def test_query_defaults_to_the_last_day_and_refuses_too_many_buckets() -> None:
+    query = parse_query({"group_by": "route,endpoint"}, 1_000_000.0, forced_key="key_me")
+    assert (query.start, query.end, query.bucket_seconds) == (913_600.0, 1_000_000.0, 3600)
+    assert query.group_by == ("route", "endpoint") and query.key_id == "key_me"
+    iso = parse_query({"start": "1970-01-02T00:00:00Z", "end": "172800"}, 0, None)
+    assert (iso.start, iso.end) == (86_400.0, 172_800.0)
+    with pytest.raises(InvalidRequest, match="Too many buckets"):
+        parse_query({"start": "0", "end": "1000000", "bucket": "1s"}, 0, None)
+    with pytest.raises(InvalidRequest, match="after"):
+        parse_query({"start": "10", "end": "5"}, 0, None)

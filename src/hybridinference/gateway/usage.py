@@ -54,9 +54,8 @@ def parse_time(params: dict[str, str], name: str, default: float) -> float:
 def parse_bucket(raw: str | None) -> int:
     if not raw:
         return 3600
-    unit = UNITS.get(raw[-1], 1) if not raw[-1].isdigit() else 1
-    number = raw[:-1] if not raw[-1].isdigit() else raw
-    if not number.isdigit() or int(number) <= 0:
+    number, unit = (raw, 1) if raw[-1].isdigit() else (raw[:-1], UNITS.get(raw[-1]))
+    if unit is None or not number.isdigit() or int(number) <= 0:
         raise InvalidRequest(
             "Invalid 'bucket': expected seconds or a number with s, m, h or d.", param="bucket"
         )

@@ -89,6 +89,11 @@ class LogWriter:
     def journal_pending_bytes(self) -> int:
         return self._journal.pending_bytes
 
+    @property
+    def journal_corrupt_lines(self) -> int:
+        """Unreadable journal lines skipped (torn writes of killed processes)."""
+        return self._journal.corrupt_lines
+
     def submit(self, record: RequestRecord) -> None:
         """Never blocks, never raises."""
         try:
