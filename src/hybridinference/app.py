@@ -69,9 +69,7 @@ def create_app(
         await keys.reload()
         keys.start()
         writer = storage.writer
-        limits = KeyLimiter(
-            build_limiter(config.limits, env), config.limits, time.time, keys.spend
-        )
+        limits = KeyLimiter(build_limiter(config.limits, env), config.limits, time.time, keys.spend)
         limits.start()
         shared = build_shared_routing(
             config.limits, env, routing.manager, time.monotonic, time.time
