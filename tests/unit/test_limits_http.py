@@ -142,3 +142,19 @@ def test_no_limit_no_headers(authed: RunningGateway) -> None:
     assert not any(h.startswith("x-ratelimit") for h in answer.headers)
     assert authed.state.limits is not None
     assert authed.state.limits.limiter.stats.admitted == 0  # never asked
+
+
+def test_limiter_counters_on_metrics(authed: RunningGateway) -> None:
+    _, key = create_key(authed, rpm_limit=1)
+    assert chat(authed, key).status_code == 200
+    assert chat(authed, key).status_code == 429
+    text = httpx.get(authed.url + "/metrics").text
+    samples = dict(
+        line.rsplit(" ", 1)
+        for line in text.splitlines()
+        if line.startswith("hybridinference_limits")
+    )
+    assert float(samples["hybridinference_limits_admitted_total"]) == 1
+    assert float(samples["hybridinference_limits_refused_total"]) == 1
+    assert float(samples["hybridinference_limits_backend_up"]) == 1
+    assert float(samples["hybridinference_limits_failed_open_total"]) == 0
