@@ -36,6 +36,9 @@ def gw(
     upstream_url = fake_openai[1].url + "/v1"
     config = gateway_config(upstream_url, tmp_path_factory.mktemp("errors"))
     config["server"] = {"max_body_bytes": BODY_LIMIT}
+    # every scripted failure must reach the upstream: no probes marking a provider down, no
+    # circuit opening after the failures this module provokes on purpose
+    config["health"] = {"probes": False, "failure_threshold": 10_000, "min_samples": 10_000}
     config["providers"]["dead"] = {"kind": "openai", "base_url": closed_port_url()}
     config["providers"]["impatient"] = {
         "kind": "openai",
@@ -43,7 +46,9 @@ def gw(
         "timeouts": {"connect": 1, "first_byte": FIRST_BYTE, "idle": FIRST_BYTE, "total": 5},
     }
     scripted = (
-        "ratelimit",
+        "ratelimit-plain",
+        "ratelimit-stream",
+        "ratelimit-parked",
         "status-500",
         "status-503",
         "status-400",
@@ -207,7 +212,7 @@ UPSTREAM_FAILURES = [
     ("status-503", 502, "upstream_error", openai.InternalServerError),
     ("refused", 502, "upstream_error", openai.InternalServerError),
     ("timeout", 504, "timeout_error", openai.InternalServerError),
-    ("ratelimit", 429, "rate_limit_error", openai.RateLimitError),
+    ("ratelimit", 429, "rate_limit_error", openai.RateLimitError),  # -plain / -stream
     ("status-401", 502, "upstream_error", openai.InternalServerError),
     ("status-400", 400, "invalid_request_error", openai.BadRequestError),
     ("all-fail", 502, "upstream_error", openai.InternalServerError),
@@ -225,6 +230,8 @@ def test_upstream_failures_map_to_gateway_errors(
     stream: bool,
 ) -> None:
     request_id = f"up-{model}-{stream}"
+    if model == "ratelimit":  # a 429 parks the route: one model per case
+        model += "-stream" if stream else "-plain"
     with pytest.raises(exc) as caught:
         created = sdk(gw).chat.completions.create(
             model=model, messages=HI, stream=stream, extra_headers={"X-Request-ID": request_id}
@@ -232,13 +239,29 @@ def test_upstream_failures_map_to_gateway_errors(
         list(created)  # type: ignore[call-overload]
     assert caught.value.status_code == status
     assert_envelope(caught.value.response, status, error_type)  # type: ignore[arg-type]
-    if model == "ratelimit":
+    if model.startswith("ratelimit"):
         assert caught.value.response.headers["retry-after"] == "7"
     row = one_row(gw, request_id)
     assert row["status"] == status
     assert row["error_type"]
     assert row["stream"] == int(stream)
     assert row["total_tokens"] == 0
+    assert_serving(gw)
+
+
+def test_rate_limited_route_is_parked_and_clients_are_told_when_to_retry(
+    gw: RunningGateway, upstream: FakeOpenAIUpstream
+) -> None:
+    client = sdk(gw)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="ratelimit-parked", messages=HI)
+    sent = len(upstream.log.bodies("ratelimit-parked"))
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="ratelimit-parked", messages=HI)
+    assert caught.value.status_code in (429, 503)
+    assert 1 <= int(caught.value.response.headers["retry-after"]) <= 7
+    assert_envelope(caught.value.response, caught.value.status_code)  # type: ignore[arg-type]
+    assert len(upstream.log.bodies("ratelimit-parked")) == sent  # not sent upstream again
     assert_serving(gw)
 
 
