@@ -6,6 +6,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import yaml
 
 from hybridinference.observability.alert_logger import create_alert_logger
 from hybridinference.observability.alert_store import open_alert_store
@@ -130,3 +136,40 @@ def test_refuses_bad_token_and_bad_body(alert_logger: RunningGateway) -> None:
     assert bad.json()["error"]["type"] == "invalid_request_error"
     assert httpx.get(alert_logger.url + "/alerts?status=weird", headers=AUTH).status_code == 400
     assert httpx.get(alert_logger.url + "/health").json() == {"status": "ok"}
+
+
+def test_cli_alert_logger_process(tmp_path: Path) -> None:
+    """`hybridinference alert-logger` as Compose runs it: token from the environment."""
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"storage": {"url": f"sqlite:///{tmp_path}/gw.db"}}))
+    command = [sys.executable, "-m", "hybridinference", "alert-logger", "--config", str(config)]
+    command += ["--port", str(port)]
+    env = {"PATH": "/usr/bin:/bin", "HYBRIDINFERENCE_ALERT_TOKEN": TOKEN}
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert process.poll() is None
+                assert time.monotonic() < deadline, "alert logger did not start"
+                time.sleep(0.1)
+        assert httpx.post(url + "/webhook", json=webhook("firing", "c" * 16)).status_code == 401
+        stored = httpx.post(url + "/webhook", json=webhook("firing", "c" * 16), headers=AUTH)
+        assert stored.json() == {"stored": 1}
+    finally:
+        process.terminate()
+        process.wait(10)
+    conn = sqlite3.connect(tmp_path / "gw.db")  # the gateway's own database file
+    try:
+        names = conn.execute("SELECT name, status FROM alerts").fetchall()
+    finally:
+        conn.close()
+    assert names == [("HybridInferenceHighErrorRate", "firing")]
