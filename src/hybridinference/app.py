@@ -19,9 +19,10 @@ from hybridinference.gateway.auth import KeyCache, KeyHasher, resolve_secret
 from hybridinference.gateway.deps import STATE_KEY
 from hybridinference.gateway.errors import install_error_handlers
 from hybridinference.gateway.fastpath import GatewayApp
-from hybridinference.gateway.limits import KeyLimiter, build_shared_routing, limits_readings
+from hybridinference.gateway.limits import KeyLimiter, limits_readings
 from hybridinference.gateway.metrics import budget_readings, routing_readings, writer_readings
 from hybridinference.gateway.middleware import RequestContextMiddleware
+from hybridinference.gateway.shared_routing import build_shared_routing
 from hybridinference.limits.build import build_limiter
 from hybridinference.observability.telemetry import (
     MULTIPROCESS_ENV,

@@ -8,6 +8,8 @@
 - ``routing_admin``: health, circuits, load and latency per route (``/admin/routing``).
 - ``requests_admin``: the request log (``/admin/requests``; a key's own ``/v1/usage/requests``).
 - ``exchange``: one request's lifecycle and its single log row.
+- ``limits``: per-key rate limits and budgets (check before dispatch, settle after);
+  ``shared_routing``: circuit and latency knowledge exchanged with other replicas.
 - ``streaming``: upstream chunks → client SSE.
 - ``auth``: API keys (hashing, cache); ``body``: JSON parsing and validation.
 - ``metrics``: ``GET /metrics`` and the state readings it publishes.
