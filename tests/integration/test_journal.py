@@ -231,3 +231,23 @@ def test_a_journal_that_cannot_be_written_is_counted_never_silent(tmp_path: Path
         "journaled": 0,
     }
     assert "database and journal both failed" in done.stderr
+
+
+async def test_a_row_the_database_refuses_is_counted_and_never_blocks_the_rest(
+    tmp_path: Path, pg_schema: str
+) -> None:
+    store = open_store(schema_url(pg_schema))
+    await store.migrate()
+    journal = Journal(tmp_path)
+    await journal.open()
+    writer = LogWriter(store, journal, queue_size=100, batch_size=10, flush_interval=0.05)
+    writer.start()
+    for n in range(4):
+        writer.submit(record(n, status=2**40 if n == 2 else 200))  # out of INTEGER range
+    await writer.aclose()
+    await journal.aclose()
+    await store.aclose()
+    assert (writer.stats.written, writer.stats.rejected, writer.stats.journaled) == (3, 1, 0)
+    assert writer.database_up
+    rows = await fetch(pg_schema, "SELECT request_id FROM requests ORDER BY request_id")
+    assert [r["request_id"] for r in rows] == ["req-0000", "req-0001", "req-0003"]

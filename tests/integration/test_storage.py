@@ -244,3 +244,8 @@ async def test_the_background_pruner_keeps_only_recent_rows(store: Store) -> Non
     finally:
         await pruner.aclose()
     assert [r.request_id for r in await store.recent_requests(10)] == ["req-0010"]
+
+
+async def test_nul_characters_are_dropped_so_both_backends_take_the_row(store: Store) -> None:
+    assert await store.write_requests([record(1, model="bad\x00model")]) == 1
+    assert (await store.recent_requests(1))[0].model == "badmodel"

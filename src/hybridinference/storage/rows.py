@@ -70,6 +70,8 @@ def request_row(r: RequestRecord) -> tuple[Any, ...]:
             value = orjson.dumps([asdict(a) for a in value]).decode()
         elif name in _BOOL_FIELDS:
             value = int(value)
+        elif isinstance(value, str) and "\x00" in value:
+            value = value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
         values.append(value)
     return tuple(values)
 

@@ -9,6 +9,9 @@ down or slow.
   oldest row, so the table receives rows in the order they were produced; rows are
   idempotent on request id, so a batch that was written *and* journaled (a timeout after
   commit) is never duplicated.
+- A batch the database answers but refuses is written row by row; a row refused on its
+  own is counted (``stats.rejected``) and logged with its request id, never retried
+  forever, so one bad row cannot block the log.
 - If even the journal append fails, the rows are lost: counted in ``stats.lost``,
   ``stats.journal_failures``, and logged at ERROR — never silent.
 - ``aclose`` drains the queue, then replays the journal while the database takes it;
@@ -46,6 +49,7 @@ class WriterStats:
     dropped: int = 0  # rows refused because the queue was full
     lost: int = 0  # rows neither written nor journaled (journal append failed)
     failed_batches: int = 0  # database writes that failed or timed out
+    rejected: int = 0  # rows the database refused on their own (logged with their id)
     journal_failures: int = 0  # journal appends that failed
 
 
@@ -157,19 +161,54 @@ class LogWriter:
     async def _write(self, batch: list[RequestRecord]) -> bool:
         try:
             await asyncio.wait_for(self._store.write_requests(batch), self._write_timeout)
-        except Exception as exc:
-            self.stats.failed_batches += 1
-            if self.database_up:
-                logger.error("request log: database write failed (%r); spilling to journal", exc)
-            self._retry_at = self._clock() + self._backoff
-            self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+        except TimeoutError:
+            self._down("timed out")
             return False
+        except Exception as exc:
+            if not await self._reachable():
+                self._down(repr(exc))
+                return False
+            # The database answers but refuses the batch: a row it cannot take (a value
+            # out of range, say). Write row by row so one bad row never blocks the rest.
+            logger.error("request log: batch refused (%r); writing its rows one by one", exc)
+            return await self._write_each(batch)
+        self._up(len(batch))
+        return True
+
+    async def _write_each(self, batch: list[RequestRecord]) -> bool:
+        for record in batch:
+            try:
+                await asyncio.wait_for(self._store.write_requests([record]), self._write_timeout)
+            except Exception as exc:
+                if not await self._reachable():
+                    self._down(repr(exc))
+                    return False  # the whole batch goes to the journal; rows are idempotent
+                self.stats.rejected += 1
+                logger.error("request log: row %s rejected: %r", record.request_id, exc)
+                continue
+            self._up(1)
+        return True
+
+    async def _reachable(self) -> bool:
+        try:
+            await asyncio.wait_for(self._store.ping(), self._write_timeout)
+        except Exception:
+            return False
+        return True
+
+    def _down(self, reason: str) -> None:
+        self.stats.failed_batches += 1
+        if self.database_up:
+            logger.error("request log: database write failed (%s); spilling to journal", reason)
+        self._retry_at = self._clock() + self._backoff
+        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+
+    def _up(self, rows: int) -> None:
         if not self.database_up:
             logger.warning("request log: database is back; replaying the journal")
         self._retry_at = 0.0
         self._backoff = 0.1
-        self.stats.written += len(batch)
-        return True
+        self.stats.written += rows
 
     async def _replay(self, batches: int) -> bool:
         """Replay up to ``batches`` journal batches; False when a write failed."""
