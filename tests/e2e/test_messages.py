@@ -164,6 +164,27 @@ def test_errors_have_anthropics_shape(gateway: RunningGateway) -> None:
         sdk.messages.create(model="claude-status-400", max_tokens=8, messages=HI)
     with pytest.raises(anthropic.UnprocessableEntityError):
         sdk.messages.create(model="oa-status-422", max_tokens=8, messages=HI)
+    document = {
+        "type": "document",
+        "source": {"type": "text", "data": "x", "media_type": "text/plain"},
+    }
+    with pytest.raises(anthropic.BadRequestError, match="'document'"):
+        sdk.messages.create(
+            model="ok", max_tokens=8, messages=[{"role": "user", "content": [document]}]
+        )
+
+
+def test_beta_query_and_unknown_beta_headers_are_accepted(gateway: RunningGateway) -> None:
+    raw = httpx.post(
+        gateway.url + "/v1/messages?beta=true",
+        json={"model": "ok", "max_tokens": 8, "messages": HI},
+        headers={
+            "anthropic-beta": "some-future-feature-2030-01-01",
+            "anthropic-version": "2023-06-01",
+        },
+    )
+    assert raw.status_code == 200
+    assert raw.json()["content"] == [{"type": "text", "text": OPENAI_TEXT}]
 
 
 def test_overloaded_route_fails_over(gateway: RunningGateway) -> None:

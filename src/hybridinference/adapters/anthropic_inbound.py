@@ -19,6 +19,7 @@ from hybridinference.adapters.parts import (
     dump_arguments,
     set_reasoning,
 )
+from hybridinference.errors import InvalidRequest
 
 TOOL_CHOICE: Mapping[str, str] = {"auto": "auto", "any": "required", "none": "none"}
 #: thinking budget → the OpenAI effort it is closest to (upper bounds)
@@ -86,6 +87,8 @@ def _user(content: str | list[JSONObject]) -> list[JSONObject]:
             parts.append({"type": "image_url", "image_url": {"url": _image_url(block)}})
         elif kind == "text":
             parts.append(_text_part(block))
+        else:
+            raise _unsupported_block(kind)
     if parts:
         out.append({"role": "user", "content": parts})
     return out
@@ -135,7 +138,9 @@ def _assistant(content: str | list[JSONObject]) -> JSONObject:
                     "index": len(details),
                 }
             )
-        elif kind == "tool_use":
+        elif kind != "tool_use":
+            raise _unsupported_block(kind)
+        else:
             function = {
                 "name": block.get("name", ""),
                 "arguments": dump_arguments(block.get("input")),
@@ -152,6 +157,15 @@ def _assistant(content: str | list[JSONObject]) -> JSONObject:
     if details:
         message["reasoning_details"] = details
     return message
+
+
+def _unsupported_block(kind: object) -> InvalidRequest:
+    """Dropping a block would silently change the conversation: refuse it instead."""
+    return InvalidRequest(
+        f"Content block type '{kind}' is not supported on /v1/messages by this gateway.",
+        param="messages",
+        code="unsupported_content_block",
+    )
 
 
 def _tools(body: JSONObject, out: JSONObject) -> None:

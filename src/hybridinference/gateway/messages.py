@@ -57,11 +57,10 @@ async def create_message(request: Request) -> Response | EventStreamResponse:
         exchange.model = model
         routed = state.routing.manager.resolve(model, exchange.principal.allowed_models)
         body = to_openai_request(native)
-        limits = getattr(state, "limits", None)  # per-key limits, as on chat completions
-        if limits is not None:
+        if state.limits is not None:  # per-key limits, as on chat completions
             length = headers.get("content-length")
             size = int(length) if length is not None and length.isdigit() else 0
-            await limits.check(exchange, body, routed, size)
+            await state.limits.check(exchange, body, routed, size)
         if exchange.content is not None:
             exchange.content["request"] = native
         manager = state.routing.manager
