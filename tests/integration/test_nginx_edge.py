@@ -298,3 +298,42 @@ def test_client_ip_in_the_request_log(edge: Edge) -> None:
     assert logged["via-edge-spoofed"] == CLIENT
     assert logged["via-cdn"] == "198.51.100.7"
     assert logged["direct"] == CLIENT
+
+
+def test_shipped_main_config_passes_nginx_t(tmp_path: Path) -> None:
+    """deploy/nginx/nginx.conf (the container's main file) with the rendered server blocks,
+    paths moved into tmp_path: `nginx -t` accepts it."""
+    nginx = nginx_binary()
+    cert, key = self_signed(tmp_path)
+    server = render(
+        (DEPLOY / "templates" / "hybridinference.conf.template").read_text(),
+        {
+            "GATEWAY_UPSTREAM": "127.0.0.1:8080",
+            "DASHBOARD_UPSTREAM": "127.0.0.1:3001",
+            "HTTP_PORT": f"127.0.0.1:{free_port()}",
+            "HTTPS_PORT": f"127.0.0.1:{free_port()}",
+            "SERVER_NAME": "_",
+            "TLS_CERT": str(cert),
+            "TLS_KEY": str(key),
+            "REAL_IP_CONF": str(DEPLOY / "trusted-proxies.conf"),
+            "METRICS_ALLOW_CONF": str(DEPLOY / "metrics-allow.conf"),
+            "MAX_BODY_SIZE": "10m",
+        },
+    )
+    (tmp_path / "server.conf").write_text(server)
+    main = (DEPLOY / "nginx.conf").read_text()
+    for old, new in (
+        ("user nginx;\n", ""),
+        ("/var/run/nginx.pid", str(tmp_path / "nginx.pid")),
+        ("/etc/nginx/conf.d/*.conf", str(tmp_path / "server.conf")),
+    ):
+        assert old in main
+        main = main.replace(old, new)
+    (tmp_path / "nginx.conf").write_text(main)
+    check = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr
+    assert "syntax is ok" in check.stderr
