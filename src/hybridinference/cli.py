@@ -197,7 +197,11 @@ def _with_store(config: GatewayConfig, action: Callable[[Store], Awaitable[T]]) 
         finally:
             await store.aclose()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except ConfigError as exc:  # e.g. an out-of-date schema with migrate_on_serve off
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 KEY_SETTINGS: tuple[tuple[str, str, type, str], ...] = (

@@ -111,6 +111,8 @@ def test_a_gateway_that_must_not_migrate_refuses_an_old_schema(tmp_path: Path) -
     parsed = parse_config(data, {}, "test")
     with pytest.raises(ConfigError, match="db upgrade"):
         asyncio.run(prepare_store(parsed.storage))
+    refused = cli("keys", "list", "--config", str(tmp_path / "gateway.yaml"))
+    assert refused.exit_code == 2 and "run `hybridinference db upgrade`" in refused.output
     cli("db", "upgrade", "--config", str(tmp_path / "gateway.yaml"))
 
     async def current() -> int:
