@@ -104,12 +104,15 @@ def test_unknown_field_is_rejected_naming_file_and_field(
     assert "unknown field" in message
 
 
-def test_unknown_provider_field_is_named_without_the_union_tag(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["openai", "demo", "anthropic", "gemini", "ollama"])
+def test_unknown_provider_field_is_named_without_the_union_tag(tmp_path: Path, kind: str) -> None:
     data = minimal()
-    data["providers"]["fake"] = {"kind": "openai", "base_url": "http://x/v1", "bse_url": "y"}
+    data["providers"]["fake"] = {"kind": kind, "bse_url": "y"}
+    if kind == "openai":
+        data["providers"]["fake"]["base_url"] = "http://x/v1"
     message = config_error(tmp_path, data)
-    assert "providers.fake.bse_url" in message
-    assert "unknown field" in message
+    assert "providers.fake.bse_url: unknown field" in message
+    assert f".{kind}." not in message
 
 
 def test_wrong_type_names_the_field_and_expectation(tmp_path: Path) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import get_args
 
 import yaml
 from pydantic import ValidationError
 
-from hybridinference.config.schema import GatewayConfig
+from hybridinference.config.schema import GatewayConfig, ProviderConfig
 from hybridinference.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -41,12 +42,23 @@ def _interpolate(value: object, env: Mapping[str, str], where: str) -> object:
     return value
 
 
+def _provider_kinds() -> frozenset[str]:
+    """Every ``kind`` tag of the provider union (pydantic puts it in error locations)."""
+    union = get_args(ProviderConfig)[0]
+    return frozenset(
+        tag for model in get_args(union) for tag in get_args(model.model_fields["kind"].annotation)
+    )
+
+
+_KINDS = _provider_kinds()
+
+
 def _format_location(loc: tuple[int | str, ...]) -> str:
     out = ""
-    for part in loc:
+    for index, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("openai", "demo") and out.startswith("providers."):
+        elif index == 2 and loc[0] == "providers" and part in _KINDS:
             continue  # the discriminated union's tag adds no information
         else:
             out += f".{part}" if out else str(part)
