@@ -10,7 +10,19 @@ from typing import Any
 import openai
 import pytest
 
+from hybridinference.adapters.anthropic import AnthropicAdapter
+from hybridinference.adapters.gemini import GeminiAdapter
+from hybridinference.adapters.http import create_session
+from hybridinference.adapters.ollama import OllamaAdapter
+from hybridinference.config.schema import (
+    AnthropicProviderConfig,
+    GeminiProviderConfig,
+    OllamaProviderConfig,
+)
+from hybridinference.errors import UpstreamError
 from tests.conftest import GatewayFactory, gateway_config
+from tests.fakes.anthropic_upstream import FakeAnthropicUpstream
+from tests.fakes.gemini_upstream import FakeGeminiUpstream
 from tests.fakes.ollama_upstream import THOUGHT, FakeOllamaUpstream
 from tests.fakes.servers import RunningAiohttp, RunningGateway, run_aiohttp
 
@@ -176,3 +188,56 @@ def test_embeddings(
         "input": ["abc", "hello"],
         "keep_alive": "10m",
     }
+
+
+async def test_probes_of_the_native_adapters(
+    fake_ollama: tuple[FakeOllamaUpstream, RunningAiohttp],
+) -> None:
+    """Each native adapter's health probe costs no tokens and tells up from down."""
+    claude, gem = FakeAnthropicUpstream(), FakeGeminiUpstream()
+    servers = [run_aiohttp(claude.app), run_aiohttp(gem.app)]
+    try:
+        good: list[Any] = [
+            OllamaAdapter(
+                "llama",
+                OllamaProviderConfig(kind="ollama", base_url=fake_ollama[1].url),
+                create_session(2),
+                None,
+            ),
+            AnthropicAdapter(
+                "claude",
+                AnthropicProviderConfig(kind="anthropic", base_url=servers[0].url),
+                create_session(2),
+                claude.api_key,
+            ),
+            GeminiAdapter(
+                "gem",
+                GeminiProviderConfig(kind="gemini", base_url=servers[1].url),
+                create_session(2),
+                gem.api_key,
+            ),
+        ]
+        bad: list[Any] = [
+            AnthropicAdapter(
+                "claude",
+                AnthropicProviderConfig(kind="anthropic", base_url=servers[0].url),
+                create_session(2),
+                "wrong-key",
+            ),
+            OllamaAdapter(
+                "down",
+                OllamaProviderConfig(kind="ollama", base_url="http://127.0.0.1:9"),
+                create_session(2),
+                None,
+            ),
+        ]
+        for adapter in good:
+            await adapter.probe()
+        for adapter in bad:
+            with pytest.raises(UpstreamError):
+                await adapter.probe()
+        for adapter in good + bad:
+            await adapter.aclose()
+    finally:
+        for server in servers:
+            server.stop()
