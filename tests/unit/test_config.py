@@ -125,8 +125,18 @@ def test_unknown_provider_kind_is_rejected(tmp_path: Path) -> None:
     data = minimal()
     data["providers"]["x"] = {"kind": "telepathy"}
     message = config_error(tmp_path, data)
-    assert "providers.x" in message
-    assert "telepathy" in message
+    assert "providers.x.kind: unknown kind 'telepathy' (expected one of: " in message
+    assert "openai" in message and "demo" in message
+
+
+def test_missing_provider_kind_is_rejected(tmp_path: Path) -> None:
+    data = minimal()
+    data["providers"]["x"] = {"base_url": "http://x/v1"}
+    assert "providers.x.kind: missing (expected one of: " in config_error(tmp_path, data)
+
+
+def test_a_list_field_given_a_scalar_says_list(tmp_path: Path) -> None:
+    assert "models: expected a list" in config_error(tmp_path, minimal(models="demo"))
 
 
 def test_route_naming_an_unknown_provider_is_rejected(tmp_path: Path) -> None:

@@ -7,12 +7,13 @@ what was expected.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import get_args
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from hybridinference.config.schema import GatewayConfig, ProviderConfig
 from hybridinference.errors import ConfigError
@@ -77,14 +78,33 @@ def parse_config(data: object, env: Mapping[str, str], source: str) -> GatewayCo
     try:
         return GatewayConfig.model_validate(interpolated)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            loc = _format_location(tuple(err["loc"]))
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown field (not allowed here; check the spelling)"
-            problems.append(f"{loc}: {message}")
+        problems = [_describe(err) for err in exc.errors(include_url=False)]
         raise ConfigError(f"{source}: invalid configuration\n  " + "\n  ".join(problems)) from None
+
+
+def _kinds_expected() -> str:
+    return "expected one of: " + ", ".join(sorted(_KINDS))
+
+
+#: pydantic error type → (suffix added to the location, message) in YAML terms
+_MESSAGES: Mapping[str, Callable[[ErrorDetails], tuple[str, str]]] = {
+    "extra_forbidden": lambda _: ("", "unknown field (not allowed here; check the spelling)"),
+    "tuple_type": lambda _: ("", "expected a list"),
+    "union_tag_not_found": lambda _: (".kind", f"missing ({_kinds_expected()})"),
+    "union_tag_invalid": lambda err: (
+        ".kind",
+        f"unknown kind {err.get('ctx', {}).get('tag')!r} ({_kinds_expected()})",
+    ),
+}
+
+
+def _describe(err: ErrorDetails) -> str:
+    loc = _format_location(tuple(err["loc"]))
+    special = _MESSAGES.get(err["type"])
+    if special is None:
+        return f"{loc}: {err['msg'].removeprefix('Value error, ')}"
+    suffix, message = special(err)
+    return f"{loc}{suffix}: {message}"
 
 
 def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
