@@ -28,7 +28,7 @@ from tests.e2e.dashboard_harness import RunningDashboard, run_dashboard
 from tests.e2e.helpers import HI, config_with, sdk
 from tests.fakes.servers import RunningGateway
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(90)
 SERVE = (sys.executable, "-m", "hybridinference", "serve")
 
 
@@ -258,14 +258,20 @@ def test_serve_starts_and_stops_the_dashboard(gateway: RunningGateway, tmp_path:
     assert gateway_url(wildcard, "::", 81) == "http://[::1]:81"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports (all held open while picking, so none is handed out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def test_serve_with_workers_binds_the_dashboard_once(tmp_path: Path) -> None:
-    gateway_port, dashboard_port = free_port(), free_port()
+    gateway_port, dashboard_port = free_ports(2)
     config = {
         "server": {"port": gateway_port},
         "storage": {"url": f"sqlite:///{tmp_path}/gw.db"},
@@ -283,7 +289,7 @@ def test_serve_with_workers_binds_the_dashboard_once(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, process.stdout and process.stdout.read()
             try:
