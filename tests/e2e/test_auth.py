@@ -28,7 +28,9 @@ def gw(
     running.stop()
 
 
-def admin(gw: RunningGateway, method: str, path: str, token: str | None = ADMIN_TOKEN, **kw: Any):  # type: ignore[no-untyped-def]
+def admin(
+    gw: RunningGateway, method: str, path: str, token: str | None = ADMIN_TOKEN, **kw: Any
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     return httpx.request(method, gw.url + path, headers=headers, timeout=10, **kw)
 
