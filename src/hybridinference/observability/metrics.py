@@ -8,7 +8,7 @@ Two kinds of input:
   config, error types and attempt outcomes are capped (``other`` past the cap). The label
   children are cached per label tuple, so the hot path is a dict lookup plus a few adds.
 - ``Reading`` sources — callables returning ``Reading(name, value, labels)``, read on
-  ``refresh()``. Only names in ``STATE_METRICS`` are exported; unknown ones are ignored,
+  ``refresh()``. Only names in ``readings.STATE_METRICS`` are exported; unknown ones are ignored,
   so producers (routing health, limits, storage spill) can publish before or after this
   module knows about them.
 
@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,7 +35,24 @@ from prometheus_client import (
     multiprocess,
 )
 
+from hybridinference.observability.readings import (
+    STATE_METRICS,
+    GaugeMode,
+    Reading,
+    ReadingSource,
+    StateMetric,
+)
 from hybridinference.schemas.records import RequestRecord
+
+__all__ = [
+    "STATE_METRICS",
+    "GaugeMode",
+    "Reading",
+    "ReadingSource",
+    "RequestMetrics",
+    "StateMetric",
+    "model_labels",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,77 +61,7 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 1
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 MAX_LABEL_VALUES = 64  # per open-ended label (error type, attempt outcome)
 MAX_CACHED_CHILDREN = 4096  # label-child lookups cached per metric (nothing grows per request)
-GaugeMode = Literal["livesum", "livemax", "livemin"]
 NOT_FAILURES = frozenset({"ok", "hedge_lost"})  # a hedge leg that lost the race did not fail
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    name: str  # a key of STATE_METRICS
-    value: float
-    labels: tuple[str, ...] = ()
-
-
-ReadingSource = Callable[[], Iterable[Reading]]
-
-
-@dataclass(frozen=True, slots=True)
-class StateMetric:
-    kind: Literal["gauge", "counter"]
-    help: str
-    labels: tuple[str, ...] = ()
-    mode: GaugeMode = "livesum"  # how worker processes combine a gauge
-
-
-STATE_METRICS: Mapping[str, StateMetric] = {
-    "in_flight_requests": StateMetric("gauge", "Requests being served now."),
-    "route_in_flight": StateMetric("gauge", "Upstream calls in flight per route.", ("route",)),
-    "route_up": StateMetric(
-        "gauge", "1 when health checks pass for the route, 0 when down.", ("route",), "livemin"
-    ),
-    "route_circuit_open": StateMetric(
-        "gauge", "1 while the route's circuit breaker is open.", ("route",), "livemax"
-    ),
-    "engine_requests_running": StateMetric(
-        "gauge", "Requests running on a local engine (scraped).", ("route",), "livemax"
-    ),
-    "engine_requests_waiting": StateMetric(
-        "gauge", "Requests queued on a local engine (scraped).", ("route",), "livemax"
-    ),
-    "engine_kv_cache_usage_ratio": StateMetric(
-        "gauge", "KV-cache usage of a local engine, 0..1 (scraped).", ("route",), "livemax"
-    ),
-    "budget_used_ratio": StateMetric(
-        "gauge", "Highest share of a spend budget used by any key, 0..1.", ("period",), "livemax"
-    ),
-    "hedges": StateMetric("counter", "Backup (hedged) attempts started.", ("model",)),
-    "limits_backend_up": StateMetric(
-        "gauge", "0 while the rate-limit backend (Redis) is unreachable.", (), "livemin"
-    ),
-    "limits_admitted": StateMetric("counter", "Requests admitted by a per-key limit check."),
-    "limits_refused": StateMetric("counter", "Requests refused by a per-key limit (429)."),
-    "limits_failed_open": StateMetric(
-        "counter", "Requests let through unchecked: limiter unreachable, policy open."
-    ),
-    "limits_failed_closed": StateMetric(
-        "counter", "Requests refused (503): limiter unreachable, policy closed."
-    ),
-    "limits_outages": StateMetric("counter", "Times the rate-limit backend became unreachable."),
-    "limits_backend_errors": StateMetric("counter", "Failed calls to the rate-limit backend."),
-    "limits_settle_dropped": StateMetric(
-        "counter", "Finished requests whose usage could not be settled with the limiter."
-    ),
-    "log_queue_depth": StateMetric("gauge", "Request-log rows waiting in memory."),
-    "log_spill_bytes": StateMetric("gauge", "Request-log bytes waiting in the spill journal."),
-    "log_database_up": StateMetric(
-        "gauge", "0 from a failed request-log write until the next success.", (), "livemin"
-    ),
-    "log_rows_written": StateMetric("counter", "Request-log rows written to the database."),
-    "log_rows_dropped": StateMetric("counter", "Request-log rows refused: queue full."),
-    "log_rows_lost": StateMetric("counter", "Request-log rows neither written nor spilled."),
-    "log_rows_spilled": StateMetric("counter", "Request-log rows spilled to the local journal."),
-    "log_failed_batches": StateMetric("counter", "Request-log batch writes that failed."),
-}
 
 
 class BoundedLabel:
