@@ -324,6 +324,7 @@ def test_key_created_used_and_revoked_through_the_ui(
     visit(page, stack, "keys")
     row = page.locator(f"tr[data-key-id='{key_id}']")
     assert "100 req/min" in row.inner_text()
+    assert "2 req, 13 tok, $0.000019" in row.inner_text()  # one served, one refused (404)
     assert secret not in page.content()
     row.get_by_role("button", name="Edit made-in-the-ui").click()
     dialog = page.get_by_role("dialog")
@@ -406,12 +407,14 @@ def test_key_holder_sees_only_their_own_data(
         page.eval_on_selector_all("tr[data-request-id]", "rs => rs.map(r => r.dataset.requestId)")
     )
     assert shown == {r["request_id"] for r in stack.gateway.rows("key_id = ?", (mine["id"],))}
+    screenshot(page, "key-holder-requests")
     visit(page, stack, "playground")
     page.get_by_label("Model").select_option("ok")
     page.get_by_label("Message").fill("hi")
     page.get_by_role("button", name="Send").click()
     page.wait_for_selector("main[data-done]")
     assert page.locator("[data-fact='cost']").inner_text() == "$0.000019"
+    screenshot(page, "key-holder-playground")
     assert console.take() == []
     page.goto(f"{stack.dashboard.url}/#/overview")  # not theirs: sent home instead
     page.wait_for_selector("main[data-page='usage'][data-loaded]")
