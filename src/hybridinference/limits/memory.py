@@ -14,6 +14,7 @@ from hybridinference.limits.model import (
     WINDOW_SECONDS,
     Admission,
     Decision,
+    Dimension,
     Quota,
     Settlement,
     usd_to_nanos,
@@ -32,14 +33,22 @@ class _Subject:
         cutoff = now - window
         while self.requests and self.requests[0] <= cutoff:
             self.requests.popleft()
-        for request_id, (at, count) in list(self.tokens.items()):
+        tokens = self.tokens
+        while tokens:
+            oldest = next(iter(tokens))  # insertion order is time order
+            at, count = tokens[oldest]
             if at > cutoff:
-                break  # insertion order is time order
-            del self.tokens[request_id]
+                break
+            del tokens[oldest]
             self.token_total -= count
-        for request_id, expiry in list(self.leases.items()):
-            if expiry <= now:
-                del self.leases[request_id]
+
+    def held(self, now: float, limit: int) -> int:
+        """Leases in force; expired ones are swept only when they could matter (at the
+        limit), so a check stays O(1) however many requests are in flight."""
+        if len(self.leases) >= limit:
+            for ticket in [t for t, expiry in self.leases.items() if expiry <= now]:
+                del self.leases[ticket]
+        return len(self.leases)
 
     def idle(self) -> bool:
         return not (self.requests or self.tokens or self.leases or self.spend)
@@ -63,7 +72,7 @@ class MemoryBackend:
         self._forget_old_spend(subject, admission)
         limits = admission.limits
         requests = tokens = None
-        refusal: tuple[str, float] | None = None
+        refusal: tuple[Dimension, float] | None = None
         if limits.rpm is not None:
             count = len(subject.requests)
             reset = subject.requests[0] + self._window - now if subject.requests else 0.0
@@ -76,18 +85,23 @@ class MemoryBackend:
             if total + admission.tokens > limits.tpm:
                 refusal = refusal or ("tokens", reset)
             tokens = Quota(limits.tpm, max(0, limits.tpm - total - admission.tokens), reset)
-        if limits.concurrency is not None and len(subject.leases) >= limits.concurrency:
+        if (
+            limits.concurrency is not None
+            and subject.held(now, limits.concurrency) >= limits.concurrency
+        ):
             refusal = refusal or ("concurrency", 1.0)
         refusal = refusal or self._budget_refusal(subject, admission)
         if refusal is not None:
             dimension, wait = refusal
-            return Decision(False, dimension, max(wait, 0.001), requests, tokens)  # type: ignore[arg-type]
+            return Decision(False, dimension, max(wait, 0.001), requests, tokens)
         self._record(subject, admission, now)
         return Decision(True, None, 0.0, requests, tokens)
 
-    def _budget_refusal(self, subject: _Subject, admission: Admission) -> tuple[str, float] | None:
+    def _budget_refusal(
+        self, subject: _Subject, admission: Admission
+    ) -> tuple[Dimension, float] | None:
         limits, calendar = admission.limits, admission.calendar
-        for dimension, budget, period, wait, logged in (
+        checks: tuple[tuple[Dimension, float | None, str, float, int], ...] = (
             (
                 "daily_budget",
                 limits.daily_budget,
@@ -102,7 +116,8 @@ class MemoryBackend:
                 calendar.month_reset,
                 admission.logged_month,
             ),
-        ):
+        )
+        for dimension, budget, period, wait, logged in checks:
             if budget is None:
                 continue
             spent = subject.spend.setdefault(period, logged)
