@@ -106,8 +106,10 @@ class ObservabilityMiddleware:
                 in_flight.count -= 1
                 REQUEST_ID.reset(id_token)
             return
-        await self._traced(scope, receive, send, tracing)
-        REQUEST_ID.reset(id_token)
+        try:
+            await self._traced(scope, receive, send, tracing)
+        finally:
+            REQUEST_ID.reset(id_token)
 
     async def _traced(self, scope: Scope, receive: Receive, send: Send, tracing: Tracing) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
