@@ -135,6 +135,12 @@ def test_changes_need_the_csrf_token_and_same_origin(dashboard: RunningDashboard
         headers={"origin": "https://evil.example"},
     )
     assert foreign_sign_in.status_code == 403
+    behind_proxy = httpx.post(  # nginx passes Host without the port the browser used
+        dashboard.url + "/session",
+        json={"token": ADMIN_TOKEN},
+        headers={"origin": "https://127.0.0.1:8443"},
+    )
+    assert behind_proxy.status_code == 200
     assert client.delete("/session").status_code == 403  # sign-out is a change too
     assert client.delete("/session", headers={"x-csrf-token": session["csrf"]}).status_code == 204
     assert client.get("/api/admin/keys").status_code == 401

@@ -69,12 +69,13 @@ def json(data: object, status: int = 200) -> Response:
 
 
 def same_origin(request: Request) -> bool:
-    """No ``Origin`` (not a cross-site browser request) or one naming this host."""
+    """No ``Origin`` (not a cross-site browser request) or one naming this host. Ports are
+    not compared: a proxy in front (nginx's ``Host $host``) drops the port the browser saw."""
     origin = request.headers.get("origin")
     if origin is None:
         return True
     host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
-    return urlsplit(origin).netloc == host
+    return urlsplit(origin).hostname == urlsplit(f"//{host}").hostname
 
 
 async def read_limited(request: Request, limit: int) -> bytes | None:
