@@ -123,3 +123,19 @@ def test_text_format_also_scrubs() -> None:
         root.setLevel(saved[1])
     assert "topsecretvalue" not in stream.getvalue()
     assert REDACTED in stream.getvalue()
+
+
+def test_trace_id_of_the_current_span(captured: tuple[logging.Logger, io.StringIO]) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    log, stream = captured
+    tracer = TracerProvider().get_tracer("test")  # never installed process-wide
+    span = tracer.start_span("request")
+    with trace.use_span(span, end_on_exit=True):
+        log.info("inside a traced request")
+    log.info("after it")
+    inside, after = lines(stream)
+    assert inside["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert len(str(inside["trace_id"])) == 32
+    assert "trace_id" not in after
