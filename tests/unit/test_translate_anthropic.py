@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from hybridinference.adapters.anthropic_request import SUPPORTED, AnthropicDefau
 from hybridinference.adapters.anthropic_response import from_anthropic, to_anthropic_message
 from hybridinference.adapters.anthropic_stream import AnthropicToOpenAI, OpenAIToAnthropic
 from hybridinference.adapters.params import ParamPolicy
+from hybridinference.errors import UpstreamRejected
 
 POLICY = ParamPolicy.of("claude", "anthropic", SUPPORTED, ())
 text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
@@ -275,3 +277,41 @@ def test_stream_round_trip(message: dict[str, Any]) -> None:
     assert rebuilt["content"] == message["content"]
     assert rebuilt["stop_reason"] == message["stop_reason"]
     assert rebuilt["usage"] == message["usage"]
+
+
+def test_tool_choice_parallel_and_response_format_mapping() -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    base: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    cases = [
+        ({"tool_choice": "required"}, {"type": "any"}),
+        ({"tool_choice": "none"}, {"type": "none"}),
+        (
+            {"tool_choice": {"type": "function", "function": {"name": "f"}}},
+            {"type": "tool", "name": "f"},
+        ),
+        ({"parallel_tool_calls": False}, {"type": "auto", "disable_parallel_tool_use": True}),
+    ]
+    for extra, expected in cases:
+        native = to_anthropic({**base, "tools": tools, **extra}, POLICY, AnthropicDefaults(64))
+        assert native["tool_choice"] == expected
+        back = to_openai_request(native)
+        for key, value in extra.items():
+            assert back[key] == value
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    native = to_anthropic({**base, "response_format": fmt}, POLICY, AnthropicDefaults(64))
+    assert native["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    assert to_openai_request(native)["response_format"]["json_schema"]["schema"] == schema
+
+
+def test_only_system_becomes_the_user_turn_and_thinking_needs_room() -> None:
+    body: dict[str, Any] = {"model": "m", "messages": [{"role": "developer", "content": "hi"}]}
+    native = to_anthropic(body, POLICY, AnthropicDefaults(64))
+    assert native["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    assert "system" not in native
+    body["reasoning_effort"] = "high"
+    with pytest.raises(UpstreamRejected, match="'reasoning_effort'"):
+        to_anthropic(body, POLICY, AnthropicDefaults(512))
+    native = to_anthropic(body, POLICY, AnthropicDefaults(64000))
+    assert native["thinking"] == {"type": "enabled", "budget_tokens": 16384}
+    assert to_openai_request(native)["reasoning_effort"] == "high"
