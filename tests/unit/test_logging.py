@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 from hybridinference.config import parse_config
 from hybridinference.observability.logging import (
@@ -126,9 +128,6 @@ def test_text_format_also_scrubs() -> None:
 
 
 def test_trace_id_of_the_current_span(captured: tuple[logging.Logger, io.StringIO]) -> None:
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-
     log, stream = captured
     tracer = TracerProvider().get_tracer("test")  # never installed process-wide
     span = tracer.start_span("request")
