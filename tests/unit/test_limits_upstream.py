@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from hybridinference.errors import UpstreamRateLimited, UpstreamServerError
+from hybridinference.config import parse_config
+from hybridinference.errors import ConfigError, UpstreamRateLimited, UpstreamServerError
+from hybridinference.limits.build import build_upstream_limits
 from hybridinference.limits.estimate import TokenEstimator
 from hybridinference.limits.upstream import AccountLimits, UpstreamLimits
 from tests.conftest import GatewayFactory, gateway_config
@@ -188,3 +190,12 @@ def test_a_provider_429_parks_the_route_and_routing_fails_over(
     assert accounts is not None
     state = accounts.describe()[f"fake/{name}"]
     assert state["throttles"] == 1 and state["paused_for"] > 5
+
+
+def test_an_unknown_route_in_upstream_limits_is_a_config_error(
+    upstream_url: str, tmp_path: Path
+) -> None:
+    data = _two_route_config(upstream_url, tmp_path, "ok", upstream={"fake/typo": {"rpm": 5}})
+    config = parse_config(data, {"FAKE_KEY": "x"}, "test-config")
+    with pytest.raises(ConfigError, match=r"limits.upstream: unknown route 'fake/typo'.*fake/ok"):
+        build_upstream_limits(config)

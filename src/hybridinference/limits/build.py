@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Mapping
 
 from hybridinference.config.limits import LimitsConfig
+from hybridinference.config.schema import GatewayConfig
+from hybridinference.errors import ConfigError
 from hybridinference.limits.base import LimitBackend
 from hybridinference.limits.estimate import TokenEstimator
 from hybridinference.limits.guard import FailurePolicy, Limiter
@@ -58,12 +60,20 @@ def build_limiter(config: LimitsConfig, env: Mapping[str, str]) -> Limiter:
     )
 
 
-def build_upstream_limits(config: LimitsConfig) -> UpstreamLimits:
+def build_upstream_limits(config: GatewayConfig) -> UpstreamLimits:
+    """Account limits keyed by route name; a name no route has is a config error."""
+    known = {f"{r.provider}/{r.model}" for model in config.models for r in model.routes}
+    for name in config.limits.upstream:
+        if name not in known:
+            expected = ", ".join(sorted(known)) or "no routes defined"
+            raise ConfigError(
+                f"limits.upstream: unknown route {name!r} (expected provider/upstream-model, "
+                f"one of: {expected})"
+            )
     accounts = {
         name: AccountLimits(rpm=limits.rpm, tpm=limits.tpm)
-        for name, limits in config.upstream.items()
+        for name, limits in config.limits.upstream.items()
     }
-    estimator = TokenEstimator(
-        config.estimate.chars_per_token, config.estimate.default_output_tokens
-    )
+    estimate = config.limits.estimate
+    estimator = TokenEstimator(estimate.chars_per_token, estimate.default_output_tokens)
     return UpstreamLimits(accounts, time.monotonic, estimator)

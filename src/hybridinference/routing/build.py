@@ -129,7 +129,7 @@ def build_routing(
         rng=rng,
         clock=clock,
         wall_clock=wall_clock,
-        accounts=build_upstream_limits(config.limits),
+        accounts=build_upstream_limits(config),
     )
     probes = [ProbeTarget(name, adapters[name], health[name]) for name in adapters]
     urls = {name: metrics_url(config.providers[name]) for name in adapters if loads[name]}
