@@ -99,6 +99,18 @@ def test_wrong_token_is_refused_then_throttled(dashboard: RunningDashboard) -> N
     assert 1 <= int(refused.headers["retry-after"]) <= 61
 
 
+def test_without_auth_only_the_admin_token_signs_in(make_gateway: GatewayFactory) -> None:
+    open_gateway = make_gateway()  # auth.required: false — every request is anonymous
+    running = run_dashboard(open_gateway.url)
+    try:
+        guess = httpx.post(running.url + "/session", json={"token": "anything"}, timeout=10)
+        assert guess.status_code == 401  # not waved through as an anonymous "key holder"
+        _, session = signed_in(running, ADMIN_TOKEN)
+        assert session["role"] == "operator"
+    finally:
+        running.stop()
+
+
 def test_throttle_forgets_failures_after_its_window() -> None:
     now = [1000.0]
     throttle = SignInThrottle(clock=lambda: now[0], limit=3, window=60)

@@ -43,10 +43,12 @@ from hybridinference.dashboard.sessions import (
 
 STATIC_DIR = Path(__file__).parent / "static"
 SIGN_IN_MAX_BYTES = 4096
-#: role → the gateway call that succeeds only for that role's credential, in trial order
+#: role → the gateway call that succeeds only for that role's credential, in trial order.
+#: ``/v1/usage`` needs a real key even when the gateway runs without auth (then it refuses
+#: everyone), so a wrong admin token never passes as a key and always counts as a failure.
 ROLE_PROBES: tuple[tuple[Role, str], ...] = (
     (Role.OPERATOR, "/admin/keys"),
-    (Role.KEY_HOLDER, "/v1/models"),
+    (Role.KEY_HOLDER, "/v1/usage?bucket=1d"),
 )
 
 
