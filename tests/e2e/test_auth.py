@@ -129,6 +129,9 @@ def test_model_a_key_may_not_use_looks_exactly_like_an_unknown_model(gw: Running
         k: v for k, v in b.items() if k != "message"
     }
     assert [m.id for m in client.models.list()] == ["ok"]
+    assert client.models.retrieve("ok").id == "ok"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("tools")
 
 
 def test_revoked_key_is_refused_at_once(gw: RunningGateway) -> None:
