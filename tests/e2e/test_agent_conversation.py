@@ -49,8 +49,6 @@ ROUTES = {
     "agent-gemini-thinking": ("gem", "thinking-tools"),
     "agent-ollama": ("llama", "tools"),
 }
-#: Anthropic clients have no field for Gemini's thought signatures (a limitation, not a bug)
-MESSAGES_MODELS = [m for m in ROUTES if m != "agent-gemini-thinking"]
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +155,7 @@ def test_agent_conversation_with_the_openai_sdk(
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
-@pytest.mark.parametrize("model", MESSAGES_MODELS)
+@pytest.mark.parametrize("model", list(ROUTES))
 def test_agent_conversation_through_v1_messages(
     gateway: RunningGateway, model: str, stream: bool
 ) -> None:

@@ -315,3 +315,47 @@ def test_only_system_becomes_the_user_turn_and_thinking_needs_room() -> None:
     native = to_anthropic(body, POLICY, AnthropicDefaults(64000))
     assert native["thinking"] == {"type": "enabled", "budget_tokens": 16384}
     assert to_openai_request(native)["reasoning_effort"] == "high"
+
+
+def test_gemini_thought_signatures_survive_the_anthropic_surface() -> None:
+    calls = [
+        {
+            "id": f"call_{i}",
+            "type": "function",
+            "function": {"name": "f", "arguments": "{}"},
+            "extra_content": {"google": {"thought_signature": f"sig{i}=="}},
+        }
+        for i in range(2)
+    ]
+    completion = {
+        "choices": [
+            {
+                "message": {"role": "assistant", "content": None, "tool_calls": calls},
+                "finish_reason": "tool_calls",
+            }
+        ]
+    }
+    message = to_anthropic_message(completion, "m", "msg_1")
+    assert [b["type"] for b in message["content"]] == ["thinking", "tool_use", "tool_use"]
+    history = to_openai_request(
+        {
+            "model": "m",
+            "max_tokens": 8,
+            "messages": [{"role": "assistant", "content": message["content"]}],
+        }
+    )
+    assert history["messages"][0]["tool_calls"] == calls
+    assert "reasoning_details" not in history["messages"][0]
+    encoder = OpenAIToAnthropic("msg_1", "m")
+    events = encoder.start()
+    for index, call in enumerate(calls):
+        events += encoder.feed(
+            {"choices": [{"index": 0, "delta": {"tool_calls": [{**call, "index": index}]}}]}
+        )
+    events += encoder.end()
+    streamed = assemble(events)["content"]
+    assert [b["type"] for b in streamed] == ["thinking", "tool_use", "thinking", "tool_use"]
+    back = to_openai_request(
+        {"model": "m", "max_tokens": 8, "messages": [{"role": "assistant", "content": streamed}]}
+    )
+    assert back["messages"][0]["tool_calls"] == calls

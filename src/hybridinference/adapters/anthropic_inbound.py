@@ -18,6 +18,8 @@ from hybridinference.adapters.parts import (
     data_url,
     dump_arguments,
     set_reasoning,
+    sign_call,
+    unpack_signatures,
 )
 from hybridinference.errors import InvalidRequest
 
@@ -114,10 +116,13 @@ def _assistant(content: str | list[JSONObject]) -> JSONObject:
     thoughts: list[str] = []
     details: list[JSONObject] = []
     calls: list[JSONObject] = []
+    signatures: dict[str, str] = {}  # Gemini thought signatures, by tool call id
     for block in content:
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text", ""))
+        elif kind == "thinking" and unpack_signatures(block.get("signature")) is not None:
+            signatures.update(unpack_signatures(block.get("signature")) or {})
         elif kind == "thinking":
             thoughts.append(block.get("thinking", ""))
             details.append(
@@ -150,6 +155,9 @@ def _assistant(content: str | list[JSONObject]) -> JSONObject:
         "role": "assistant",
         "content": "".join(texts) if texts or not calls else None,
     }
+    for call in calls:
+        if call["id"] in signatures:
+            sign_call(call, signatures[call["id"]])
     if calls:
         message["tool_calls"] = calls
     if thoughts:

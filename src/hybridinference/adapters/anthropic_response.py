@@ -16,6 +16,7 @@ from hybridinference.adapters.base import JSONObject
 from hybridinference.adapters.parts import (
     ANTHROPIC_FORMAT,
     dump_arguments,
+    pack_signatures,
     reasoning_details,
     reasoning_text,
     set_reasoning,
@@ -149,10 +150,13 @@ def to_anthropic_message(completion: JSONObject, model: str, message_id: str) ->
     choice = choices[0]
     message = choice.get("message") or {}
     content = thinking_blocks(message)
+    calls = message.get("tool_calls") or []
+    packed = pack_signatures(calls)
+    if packed is not None:
+        content.append({"type": "thinking", "thinking": "", "signature": packed})
     text = text_of(message.get("content"))
     if text:
         content.append({"type": "text", "text": text})
-    calls = message.get("tool_calls") or []
     for call in calls:
         function = call.get("function") or {}
         content.append(

@@ -20,7 +20,12 @@ from hybridinference.adapters.anthropic_response import (
     usage_to_openai,
 )
 from hybridinference.adapters.base import JSONObject
-from hybridinference.adapters.parts import ANTHROPIC_FORMAT, reasoning_text, set_reasoning
+from hybridinference.adapters.parts import (
+    ANTHROPIC_FORMAT,
+    pack_signatures,
+    reasoning_text,
+    set_reasoning,
+)
 from hybridinference.errors import (
     UpstreamError,
     UpstreamRateLimited,
@@ -217,6 +222,10 @@ class OpenAIToAnthropic:
         kind = f"tool:{call.get('index', 0)}"
         events: list[Event] = []
         if kind != self.open_kind:
+            packed = pack_signatures([call])
+            if packed is not None:  # a Gemini thought signature: its own thinking block
+                events += self._open(f"thinking:gemini-{call.get('index', 0)}", _empty_thinking())
+                self.signature = packed
             self.tool_calls += 1
             block = {
                 "type": "tool_use",

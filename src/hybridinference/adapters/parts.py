@@ -117,3 +117,34 @@ def encode_embedding(vector: list[float], encoding: str | None) -> list[float] |
     if encoding != "base64":
         return vector
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+#: Anthropic's format has no field for Gemini's per-call thought signatures: on the
+#: Anthropic surface they ride in an empty thinking block whose signature is this prefix
+#: plus a JSON map of tool call id → signature (clients send thinking blocks back as is)
+GEMINI_SIGNATURES = "hybridinference.gemini-thought-signatures:"
+
+
+def call_signature(call: JSONObject) -> str | None:
+    google = (call.get("extra_content") or {}).get("google") or {}
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    return signature if isinstance(signature, str) and signature else None
+
+
+def pack_signatures(calls: list[JSONObject]) -> str | None:
+    signed = {c.get("id", ""): s for c in calls if (s := call_signature(c))}
+    return GEMINI_SIGNATURES + orjson.dumps(signed).decode() if signed else None
+
+
+def unpack_signatures(signature: object) -> dict[str, str] | None:
+    if not isinstance(signature, str) or not signature.startswith(GEMINI_SIGNATURES):
+        return None
+    try:
+        value = orjson.loads(signature[len(GEMINI_SIGNATURES) :])
+    except orjson.JSONDecodeError:
+        return None
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+
+def sign_call(call: JSONObject, signature: str) -> None:
+    call["extra_content"] = {"google": {"thought_signature": signature}}
