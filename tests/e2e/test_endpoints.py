@@ -49,10 +49,16 @@ def row(gw: RunningGateway, request_id: str) -> dict[str, object]:
     return rows[0]
 
 
-def test_completion(gw: RunningGateway) -> None:
+def test_completion(gw: RunningGateway, upstream: FakeOpenAIUpstream) -> None:
     raw = sdk(gw).completions.with_raw_response.create(
-        model="ok", prompt="Say hello", max_tokens=8, extra_headers={"X-Request-ID": "cmpl-1"}
+        model="ok",
+        prompt="Say hello",
+        max_tokens=8,
+        extra_headers={"X-Request-ID": "cmpl-1"},
+        extra_body={"top_k": 4, "guided_choice": ["a", "b"]},
     )
+    sent = upstream.log.received[-1].body
+    assert (sent["top_k"], sent["guided_choice"], sent["prompt"]) == (4, ["a", "b"], "Say hello")
     reply = raw.parse()
     assert reply.object == "text_completion"
     assert reply.model == "ok"
@@ -106,7 +112,9 @@ def test_embeddings_float(gw: RunningGateway, upstream: FakeOpenAIUpstream) -> N
         input=["one", "two"],
         encoding_format="float",
         extra_headers={"X-Request-ID": "emb-float"},
+        extra_body={"truncate_prompt_tokens": 8},
     )
+    assert upstream.log.received[-1].body["truncate_prompt_tokens"] == 8
     assert result.model == "ok"
     assert [d.embedding for d in result.data] == [[0.25, -0.5, 1.0], [0.5, -0.5, 1.0]]
     assert [d.index for d in result.data] == [0, 1]
