@@ -41,6 +41,7 @@ CONNECTIONS = 50
 BODY = {"model": "ok", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 6}
 COST_NANOS = 7 * 1_000 + 6 * 2_000  # the fake's usage at the "ok" route's prices
 TOKENS = 13  # the fake's total_tokens
+SLOW = "slow-30000"  # the fake answers after 30 s: a request that holds its slot
 
 
 def free_port() -> int:
@@ -171,6 +172,7 @@ def write_config(root: Path, upstream_url: str, schema: str, redis_url: str, pre
         "limits": {
             "backend": "redis",
             "redis": {"url": redis_url, "prefix": prefix, "timeout": 1.0, "retry_interval": 0.5},
+            "lease_seconds": 2,
         },
         "providers": {
             "fake": {"kind": "openai", "base_url": upstream_url, "api_key_env": "FAKE_KEY"}
@@ -181,7 +183,8 @@ def write_config(root: Path, upstream_url: str, schema: str, redis_url: str, pre
                 "routes": [
                     {"provider": "fake", "model": "ok", "pricing": {"input": 1.0, "output": 2.0}}
                 ],
-            }
+            },
+            {"name": SLOW, "routes": [{"provider": "fake", "model": SLOW}]},
         ],
     }
     path = root / "gateway.yaml"
@@ -478,3 +481,40 @@ def test_serve_workers_share_limits_through_redis(
     finally:
         conn.close()
     assert sorted(ids) == sorted(r.request_id for r in results)
+
+
+def test_slots_of_a_killed_process_come_back_after_their_lease(cluster: Cluster) -> None:
+    """SIGKILL a process while it holds a key's concurrency slots: nobody settles them,
+    and nobody renews their leases, so another process refuses the key (the slots look
+    taken) until the leases run out (2 s here), then admits it again."""
+    live = [i for i, p in enumerate(cluster.processes) if p.poll() is None]
+    assert len(live) >= 2
+    victim, survivor = live[0], live[1]
+    _, key = cluster.create_key(max_concurrency=2)
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"model": SLOW, "messages": [{"role": "user", "content": "hi"}]}
+
+    async def hold_slots() -> None:
+        url = f"http://127.0.0.1:{cluster.ports[victim]}/v1/chat/completions"
+        async with aiohttp.ClientSession() as session:
+            pending = [
+                asyncio.ensure_future(session.post(url, json=body, headers=headers))
+                for _ in range(2)
+            ]
+            await asyncio.sleep(1.0)  # both admitted and waiting on the slow upstream
+            cluster.processes[victim].send_signal(signal.SIGKILL)
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    asyncio.run(hold_slots())
+    cluster.processes[victim].wait(10)
+    url = f"http://127.0.0.1:{cluster.ports[survivor]}/v1/chat/completions"
+    first = httpx.post(url, json={**BODY}, headers=headers, timeout=10)
+    assert first.status_code == 429, first.text  # the dead process's slots still count
+    assert "in flight" in first.json()["error"]["message"]
+    deadline = time.monotonic() + 15
+    while True:
+        answer = httpx.post(url, json={**BODY}, headers=headers, timeout=10)
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert answer.status_code == 200, answer.text
