@@ -41,6 +41,8 @@ def test_plain_and_streamed_text(client: anthropic.Anthropic) -> None:
         final = stream.get_final_message()
     assert text == message.content[0].text
     assert final.usage.output_tokens == message.usage.output_tokens
+    counted = client.messages.count_tokens(model="ok", messages=hi)  # type: ignore[arg-type]
+    assert counted.input_tokens > 0
 
 
 def test_thinking_tool_loop_with_signature(client: anthropic.Anthropic) -> None:
