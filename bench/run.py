@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,13 +72,25 @@ def start_all(
 
 
 def interleave(
-    rounds: int, procs: dict[str, Proc], measure: object
+    rounds: int, procs: dict[str, Proc], measure: Callable[[Proc], dict[str, float]]
 ) -> dict[str, list[dict[str, float]]]:
     out: dict[str, list[dict[str, float]]] = {name: [] for name in procs}
     for _ in range(rounds):
         for name, proc in procs.items():
-            out[name].append(measure(proc))  # type: ignore[operator]
+            out[name].append(measure(proc))
+            settle(proc)
     return out
+
+
+def settle(proc: Proc, limit: float = 60.0) -> None:
+    """Wait until ``proc`` is idle (a proxy that fell behind may still be working through
+    a backlog, which would steal CPU from the next target measured)."""
+    until = time.monotonic() + limit
+    while time.monotonic() < until:
+        before = proc.cpu_seconds()
+        time.sleep(0.5)
+        if proc.cpu_seconds() - before < 0.05:
+            return
 
 
 def run_comparisons(
@@ -262,6 +275,7 @@ def main() -> None:
                 proc, scenarios.body("instant").encode(), {"Authorization": f"Bearer {proc.key}"}
             )
         results = run_comparisons(args, procs, workdir, layout)
+        (RESULTS / "partial.json").write_text(json.dumps({"results": results}, indent=1))
         if args.profile:
             print(f"profile written to {profile(procs['gateway'], workdir, layout, 15)}")
         for name in ("litellm", "nginx", "gateway"):

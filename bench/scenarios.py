@@ -53,7 +53,15 @@ def wrk(
 ) -> dict[str, float]:
     """Saturation: requests/s over ``seconds`` with ``connections`` keep-alive connections."""
     script = wrk_script(workdir, target.key)
-    argv = ["taskset", "-c", layout.load, "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s"]
+    argv = [
+        "taskset",
+        "-c",
+        layout.load,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+    ]
     argv += ["--timeout", "10s", "-s", str(script), target.url]
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -139,15 +140,29 @@ def start_mock(cpus: str, workdir: Path) -> Proc:
     return spawn("mock", argv, cpus, port, workdir)
 
 
+def config_sections() -> list[str]:
+    """Top-level config sections the gateway under test knows (its schema forbids others)."""
+    env = {**os.environ}
+    if os.environ.get("BENCH_GATEWAY_SRC"):
+        env["PYTHONPATH"] = os.environ["BENCH_GATEWAY_SRC"]
+    code = "from hybridinference.config.schema import GatewayConfig as G; print(*G.model_fields)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    return out.stdout.split()
+
+
 def gateway_config(workdir: Path, mock_port: int, port: int) -> Path:
+    """1 worker's config: auth on, request log on (SQLite), metrics on when the gateway has
+    them, the dashboard (its own port, not under test) off."""
     models = "\n".join(
         f"  - name: {m}\n    routes: [{{provider: mock, model: {m}, "
         "pricing: {input: 0.5, output: 1.5}}]"
         for m in MODELS.values()
     )
+    extra = "dashboard: {enabled: false}\n" if "dashboard" in config_sections() else ""
     path = workdir / "gateway.yaml"
     path.write_text(
-        f"""server: {{host: 127.0.0.1, port: {port}}}
+        extra
+        + f"""server: {{host: 127.0.0.1, port: {port}}}
 auth: {{required: true}}
 storage: {{url: "sqlite:///{workdir}/gateway.db"}}
 timeouts: {{connect: 5, first_byte: 30, idle: 30, total: 60}}
@@ -160,16 +175,26 @@ models:
     return path
 
 
-def start_gateway(config: Path, cpus: str, workers: int, workdir: Path, name: str) -> Proc:
-    """``hybridinference serve``; ``BENCH_GATEWAY_SRC`` (a ``src`` folder, e.g. of another
+def config_port(config: Path) -> int:
+    found = re.search(r"server: \{host: [^,]+, port: (\d+)\}", config.read_text())
+    assert found is not None
+    return int(found[1])
+
+
+def gateway_env() -> dict[str, str]:
+    """The gateway's environment; ``BENCH_GATEWAY_SRC`` (a ``src`` folder, e.g. of another
     commit unpacked with ``git archive``) overrides the installed package."""
-    port = int(config.read_text().split("port: ", 1)[1].split("}", 1)[0])
-    argv = [sys.executable, "-m", "hybridinference", "serve", "--config", str(config)]
-    argv += ["--workers", str(workers), "--log-level", "warning"]
     env = {"HYBRIDINFERENCE_KEY_SECRET": KEY_SECRET, "HYBRIDINFERENCE_ADMIN_TOKEN": ADMIN_TOKEN}
     if os.environ.get("BENCH_GATEWAY_SRC"):
         env["PYTHONPATH"] = os.environ["BENCH_GATEWAY_SRC"]
-    return spawn(name, argv, cpus, port, workdir, env)
+    return env
+
+
+def start_gateway(config: Path, cpus: str, workers: int, workdir: Path, name: str) -> Proc:
+    """A real ``hybridinference serve`` process."""
+    argv = [sys.executable, "-m", "hybridinference", "serve", "--config", str(config)]
+    argv += ["--workers", str(workers), "--log-level", "warning"]
+    return spawn(name, argv, cpus, config_port(config), workdir, gateway_env())
 
 
 def create_key(gateway: Proc, timeout: float = 60.0) -> str:
