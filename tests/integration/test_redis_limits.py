@@ -232,3 +232,10 @@ async def test_a_lost_budget_counter_restarts_from_the_request_log(
     again = Admission("k1", "t-3", limits, 1, 1, CALENDAR, logged_day=0)
     decision = await backend.admit(again)
     assert not decision.allowed and decision.refused_by == "daily_budget"
+
+
+async def test_admitted_windows_report_when_they_reset(backend: LimitBackend) -> None:
+    decision = await backend.admit(admission(KeyLimits(rpm=5, tpm=100), tokens=10))
+    assert decision.requests is not None and decision.tokens is not None
+    assert 59 <= decision.requests.reset <= 60  # this request leaves the window in 60 s
+    assert 59 <= decision.tokens.reset <= 60

@@ -95,6 +95,12 @@ class MemoryBackend:
             dimension, wait = refusal
             return Decision(False, dimension, max(wait, 0.001), requests, tokens)
         self._record(subject, admission, now)
+        # Admitted: the windows reset when their oldest entry (maybe this one) leaves them.
+        if requests is not None and len(subject.requests) == 1:
+            requests = Quota(requests.limit, requests.remaining, self._window)
+        if tokens is not None:
+            oldest = next(iter(subject.tokens.values()))[0]
+            tokens = Quota(tokens.limit, tokens.remaining, oldest + self._window - now)
         return Decision(True, None, 0.0, requests, tokens)
 
     def _budget_refusal(

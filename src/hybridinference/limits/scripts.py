@@ -106,6 +106,12 @@ if mbud >= 0 then
   redis.call('INCRBY', KEYS[6], n(cost))
   redis.call('EXPIRE', KEYS[6], 32 * 86400)
 end
+-- Admitted: the windows reset when their oldest entry (maybe this one) leaves them.
+if rpm >= 0 and rq_count == 0 then rq_reset = window end
+if tpm >= 0 then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  tk_reset = tonumber(oldest[2]) + window - now
+end
 return {1, '', 0, rq_count, rq_reset, tk_total, tk_reset}
 """
 
