@@ -136,7 +136,11 @@ class Cluster:
 
     def rows(self, key_id: str) -> list[Any]:
         return asyncio.run(
-            fetch(self.schema, "SELECT request_id, status FROM requests WHERE key_id = $1", key_id)
+            fetch(
+                self.schema,
+                "SELECT request_id, status, created_at FROM requests WHERE key_id = $1",
+                key_id,
+            )
         )
 
     def wait_rows(self, key_id: str, count: int, timeout: float = 20) -> list[Any]:
@@ -330,12 +334,25 @@ def drive(url: str, key: str, count: int = REQUESTS, **kwargs: Any) -> list[Resu
     return asyncio.run(_drive(url, key, count, **kwargs))
 
 
-def assert_logged_once(cluster: Cluster, key_id: str, results: list[Result]) -> None:
+def assert_logged_once(cluster: Cluster, key_id: str, results: list[Result]) -> list[Any]:
     answered = {r.request_id: r.status for r in results if r.request_id is not None}
     rows = cluster.wait_rows(key_id, len(answered))
     ids = [row["request_id"] for row in rows]
     assert len(ids) == len(set(ids))
     assert {row["request_id"]: row["status"] for row in rows} == answered
+    return rows
+
+
+def busiest_minute(rows: list[Any]) -> int:
+    """The most admitted requests that started within any 60 s: what a per-minute limit
+    bounds, however long the load took on a slow machine."""
+    times = sorted(row["created_at"] for row in rows if row["status"] == 200)
+    best = start = 0
+    for end, at in enumerate(times):
+        while at - times[start] >= 60:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 def assert_refusals(results: list[Result]) -> None:
@@ -353,10 +370,10 @@ def test_requests_per_minute_across_three_processes(cluster: Cluster) -> None:
     results = drive(cluster.url, key)
     statuses = Counter(r.status for r in results)
     assert set(statuses) <= {200, 429}, statuses
-    assert within_one_percent(statuses[200], 600), statuses
     assert statuses[200] + statuses[429] == REQUESTS
     assert_refusals(results)
-    assert_logged_once(cluster, key_id, results)
+    rows = assert_logged_once(cluster, key_id, results)
+    assert within_one_percent(busiest_minute(rows), 600), statuses
 
 
 def test_tokens_per_minute_across_three_processes(cluster: Cluster) -> None:
@@ -365,10 +382,11 @@ def test_tokens_per_minute_across_three_processes(cluster: Cluster) -> None:
     results = drive(cluster.url, key)
     statuses = Counter(r.status for r in results)
     assert set(statuses) <= {200, 429}, statuses
-    assert within_one_percent(statuses[200], 300), statuses
-    assert statuses[200] * TOKENS <= limit
     assert_refusals(results)
-    assert_logged_once(cluster, key_id, results)
+    rows = assert_logged_once(cluster, key_id, results)
+    busiest = busiest_minute(rows)
+    assert within_one_percent(busiest, 300), statuses
+    assert busiest * TOKENS <= limit
 
 
 def test_budget_across_three_processes(cluster: Cluster) -> None:
@@ -424,9 +442,9 @@ def test_killing_a_process_mid_load_loses_no_answered_row(cluster: Cluster) -> N
     statuses = Counter(r.status for r in results)
     answered = [r for r in results if r.request_id is not None]
     assert {r.status for r in answered} <= {200, 429}, statuses
-    assert within_one_percent(statuses[200], 600), statuses  # the others kept enforcing
     assert len(answered) >= REQUESTS - CONNECTIONS, statuses
-    assert_logged_once(cluster, key_id, results)
+    rows = assert_logged_once(cluster, key_id, results)
+    assert within_one_percent(busiest_minute(rows), 600), statuses  # the others kept enforcing
 
 
 def test_serve_workers_share_limits_through_redis(
