@@ -26,6 +26,7 @@ from hybridinference.observability.alert_store import open_alert_store
 from tests.fakes.servers import RunningGateway, run_gateway
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PG_SCHEMA_URL = PG_URL + "?schema=alert_logger_test"  # as storage.url may name a schema
 TOKEN = "alert-token-for-tests"
 
 
@@ -76,14 +77,14 @@ def postgres_available() -> bool:
     return True
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-schema"])
 def logger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/alerts.db"
         return
     if not postgres_available():
         pytest.skip("PostgreSQL is not reachable")
-    yield PG_URL
+    yield PG_SCHEMA_URL if request.param.endswith("schema") else PG_URL
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -148,17 +149,34 @@ class SQLiteAlertStore:
         self._executor.shutdown(wait=True)
 
 
+def split_schema(url: str) -> tuple[str, str]:
+    """``postgresql://...?schema=NAME`` (as ``storage.url`` allows) → (DSN, schema)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    schema = next((v for k, v in query if k == "schema"), "public")
+    if not schema.replace("_", "").isalnum():
+        raise ConfigError(f"alert database: schema {schema!r} must be letters, digits and _")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
 class PostgresAlertStore:
     def __init__(self, url: str) -> None:
-        self._url = url
+        self._dsn, self._schema = split_schema(url)
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
 
     async def _ready(self) -> asyncpg.Pool:
         async with self._lock:
             if self._pool is None:
-                pool = await asyncpg.create_pool(self._url, min_size=1, max_size=4)
+                pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=4,
+                    server_settings={"search_path": self._schema},
+                )
                 async with pool.acquire() as conn:
+                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
                     await conn.execute(_create_table("DOUBLE PRECISION"))
                     await conn.execute(INDEX)
                 self._pool = pool
