@@ -185,11 +185,8 @@ class KeyLimiter:
     def reconcile(self, ticket: Admission, trace: RequestTrace) -> None:
         """The request is over: real tokens and cost replace the estimate."""
         usage, route = trace.usage, trace.route
-        if usage is not None and route is not None:
-            tokens = usage.total_tokens
-            cost = _nanos(usage.prompt_tokens, route.pricing.input) + _nanos(
-                usage.completion_tokens, route.pricing.output
-            )
+        if usage is not None and route is not None:  # priced as the log row is
+            tokens, cost = usage.total_tokens, usd_to_nanos(trace.cost())
         elif route is not None:  # served but usage unknown (cut short): keep the estimate
             tokens, cost = ticket.tokens, ticket.cost_nanos
         else:  # no upstream served it: nothing was spent
