@@ -5,6 +5,7 @@ scripted by model name (``<quirk>-...``), on a real socket:
                   ``router...`` the same, as OpenRouter does
 - ``deepseek...`` reasoning as ``reasoning_content``; usage with prompt cache hit/miss
 - ``o3...``       refuses ``max_tokens`` (OpenAI reasoning models want max_completion_tokens)
+                  and unknown message fields, as OpenAI does
 - ``glm...``      refuses ``max_completion_tokens`` (GLM knows max_tokens only)
 - ``template...`` refuses the ``developer`` role (an open model's chat template)
 - ``agent...``    two parallel tool calls; once tool results are in, a final answer
@@ -26,6 +27,7 @@ from aiohttp import web
 FINAL = "Paris is sunny, 18 degrees; it is 14:00 CET."
 THOUGHT = "The user wants weather and time: call both tools."
 TEXT = "Hello from the compatible upstream."
+OPENAI_MESSAGE_FIELDS = {"role", "content", "name", "tool_calls", "tool_call_id", "refusal"}
 CALLS = (("call_w1", "get_weather", '{"city": "Paris"}'), ("call_t2", "get_time", '{"tz": "CET"}'))
 
 
@@ -77,6 +79,14 @@ class FakeCompatUpstream:
 def refuse(model: str, body: dict[str, Any]) -> str | None:
     if model.startswith("o3") and "max_tokens" in body:
         return "Unsupported parameter: 'max_tokens' is not supported with this model."
+    if model.startswith("o3"):  # OpenAI validates message fields strictly
+        for i, message in enumerate(body["messages"]):
+            extra = set(message) - OPENAI_MESSAGE_FIELDS
+            calls = message.get("tool_calls") or ()
+            extra |= {k for c in calls for k in c if k not in ("id", "type", "function")}
+            if extra:
+                first = sorted(extra)[0]
+                return f"Additional properties are not allowed ({first!r}) - messages.{i}"
     if model.startswith("glm") and "max_completion_tokens" in body:
         return "Unknown parameter: max_completion_tokens"
     open_model = model.startswith(("vllm", "deepseek", "glm", "template"))

@@ -143,3 +143,31 @@ def test_zhipu_max_tokens_tool_choice_and_drop_list(
     )
     assert "stream_options" not in fake_compat[0].log.bodies[-1]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == TEXT
+
+
+def test_openai_gets_a_plain_history_from_a_conversation_served_elsewhere(
+    gateway: RunningGateway, fake_compat: tuple[FakeCompatUpstream, RunningAiohttp]
+) -> None:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "f", "arguments": "{}"},
+        "extra_content": {"google": {"thought_signature": "c2ln"}},
+    }
+    assistant = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [call],
+        "reasoning_content": "hmm",
+        "reasoning": "hmm",
+        "reasoning_details": [{"type": "reasoning.text", "text": "hmm", "signature": "s"}],
+    }
+    history: Any = [*DEV, assistant, {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]
+    reply = sdk(gateway).chat.completions.create(model="oa-o3", messages=history)
+    assert reply.choices[0].message.content == TEXT
+    sent = fake_compat[0].log.bodies[-1]["messages"][2]
+    assert sent == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{k: v for k, v in call.items() if k != "extra_content"}],
+    }

@@ -81,6 +81,39 @@ def developer_as_system(body: JSONObject, _provider: str) -> JSONObject:
     return {**body, "messages": fixed}
 
 
+#: what the gateway itself adds to assistant turns (reasoning, provider signatures); OpenAI
+#: refuses unknown message fields, so a history that was served elsewhere must lose them
+GATEWAY_HISTORY_FIELDS = ("reasoning_content", "reasoning", "reasoning_details")
+
+
+def strip_history_extras(body: JSONObject, _provider: str) -> JSONObject:
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return body
+    fixed = [_plain_assistant(m) for m in messages]
+    if all(a is b for a, b in zip(fixed, messages, strict=True)):
+        return body
+    return {**body, "messages": fixed}
+
+
+def _plain_assistant(message: object) -> object:
+    if not isinstance(message, dict) or message.get("role") != "assistant":
+        return message
+    calls = message.get("tool_calls")
+    signed = isinstance(calls, list) and any(
+        isinstance(c, dict) and "extra_content" in c for c in calls
+    )
+    if not signed and not any(k in message for k in GATEWAY_HISTORY_FIELDS):
+        return message
+    plain = {k: v for k, v in message.items() if k not in GATEWAY_HISTORY_FIELDS}
+    if signed:
+        plain["tool_calls"] = [
+            {k: v for k, v in c.items() if k != "extra_content"} if isinstance(c, dict) else c
+            for c in calls  # type: ignore[union-attr]
+        ]
+    return plain
+
+
 def _rename(old: str, new: str) -> RequestFix:
     def fix(body: JSONObject, _provider: str) -> JSONObject:
         if old not in body:
@@ -131,7 +164,9 @@ def _reasoning(name: str, *request: RequestFix) -> Profile:
 
 PROFILES: Mapping[str, Profile] = {
     "generic": Profile("generic"),
-    "openai": Profile("openai", request=(_rename("max_tokens", "max_completion_tokens"),)),
+    "openai": Profile(
+        "openai", request=(_rename("max_tokens", "max_completion_tokens"), strip_history_extras)
+    ),
     "vllm": _reasoning("vllm", *OPEN_MODEL),
     "sglang": _reasoning("sglang", *OPEN_MODEL),
     "ollama": _reasoning("ollama", *OPEN_MODEL),
