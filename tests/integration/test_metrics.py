@@ -152,3 +152,15 @@ def test_budget_used_ratio_follows_key_spend(make_gateway: GatewayFactory) -> No
         ratio = total(scrape(gateway.url), f"{P}budget_used_ratio", period="day")
         time.sleep(0.1)
     assert abs(ratio - cost / 0.01) < 1e-9
+
+
+def test_metrics_bearer_token_when_configured(make_gateway: GatewayFactory) -> None:
+    gateway = make_gateway(
+        observability={"metrics_token_env": "METRICS_TOKEN"},
+        env={"METRICS_TOKEN": "scrape-secret-123"},
+    )
+    assert httpx.get(gateway.url + "/metrics").status_code == 401
+    wrong = httpx.get(gateway.url + "/metrics", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    ok = httpx.get(gateway.url + "/metrics", headers={"Authorization": "Bearer scrape-secret-123"})
+    assert ok.status_code == 200 and f"{P}requests_total" in ok.text

@@ -281,6 +281,11 @@ class TracingConfig(Strict):
 
 class ObservabilityConfig(Strict):
     metrics: bool = Field(True, description="Serve GET /metrics (Prometheus text format).")
+    metrics_token_env: str | None = Field(
+        None,
+        description="Env var holding a bearer token that GET /metrics then requires "
+        "(Prometheus: authorization.credentials); unset: /metrics is open.",
+    )
     per_key_labels: bool = Field(
         False, description="Add per-API-key request/token/cost series (one set per key)."
     )

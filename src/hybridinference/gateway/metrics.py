@@ -9,6 +9,7 @@ and a missing attribute must mean "no series", never a failed scrape.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,16 @@ async def metrics(request: Request) -> Response:
     telemetry = app_state(request).telemetry
     if telemetry is None or telemetry.metrics is None:
         return Response("metrics are disabled\n", status_code=404, media_type="text/plain")
+    token = telemetry.metrics_token
+    if token is not None:
+        presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(presented.encode(), token.encode()):
+            return Response(
+                "a bearer token is required\n",
+                status_code=401,
+                media_type="text/plain",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     telemetry.metrics.refresh()
     body, content_type = await asyncio.to_thread(telemetry.metrics.render)
     return Response(body, media_type=content_type)

@@ -107,6 +107,8 @@ def secret_values(config: GatewayConfig, env: Mapping[str, str]) -> list[str]:
     """Every value the logs must never show: the env vars the config names for keys and
     tokens, and any env var whose name says it is a secret."""
     names = {config.auth.admin_token_env, config.auth.key_secret_env}
+    if config.observability.metrics_token_env:
+        names.add(config.observability.metrics_token_env)
     for provider in config.providers.values():
         key_env = getattr(provider, "api_key_env", None)
         if key_env:

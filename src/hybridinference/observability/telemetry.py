@@ -38,9 +38,16 @@ class InFlight:
 
 
 class Telemetry:
-    def __init__(self, metrics: RequestMetrics | None, tracing: Tracing | None) -> None:
+    def __init__(
+        self,
+        metrics: RequestMetrics | None,
+        tracing: Tracing | None,
+        *,
+        metrics_token: str | None = None,
+    ) -> None:
         self.metrics = metrics
         self.tracing = tracing
+        self.metrics_token = metrics_token  # GET /metrics requires it when set
         self.in_flight = InFlight()
         self._refresher: asyncio.Task[None] | None = None
         if metrics is not None:
@@ -57,7 +64,8 @@ class Telemetry:
                 per_key_labels=obs.per_key_labels,
             )
         tracing = Tracing(obs.tracing) if obs.tracing.enabled else None
-        return cls(metrics, tracing)
+        token = env.get(obs.metrics_token_env) if obs.metrics_token_env else None
+        return cls(metrics, tracing, metrics_token=token or None)
 
     def observe(self, record: RequestRecord) -> None:
         """Once per request, on the request's own context (its span is current)."""
