@@ -121,3 +121,39 @@ def test_circuit_and_fallbacks_in_metrics(
     )
     assert failed == 2
     assert total(samples, f"{P}requests_total", model="m", route="cheap/ok-m", status="200") == 2
+
+
+def test_hedges_counted_and_a_lost_hedge_is_no_fallback(
+    make_gateway: GatewayFactory, upstream_url: str, tmp_path: Path
+) -> None:
+    gateway = make_gateway(
+        config={
+            "auth": {"required": False},
+            "storage": {"url": f"sqlite:///{tmp_path}/gw.db", "flush_interval": 0.05},
+            "timeouts": {"connect": 2, "first_byte": 10, "idle": 10, "total": 20},
+            "health": {"probes": False},
+            "providers": {"fake": {"kind": "openai", "base_url": upstream_url}},
+            "models": [
+                {
+                    "name": "h",
+                    "strategy": "cost",  # the cheap, hanging route is the primary
+                    "hedging": {"enabled": True, "max_delay": 0.2, "min_delay": 0.01, "budget": 1},
+                    "routes": [
+                        {"provider": "fake", "model": "hang-hm", "pricing": {"input": 1}},
+                        {"provider": "fake", "model": "ok-hm", "pricing": {"input": 9}},
+                    ],
+                }
+            ],
+        }
+    )
+    response = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        json={"model": "h", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=20,
+    )
+    assert response.status_code == 200
+    gateway.wait_rows(1)
+    samples = scrape(gateway.url)
+    assert total(samples, f"{P}hedges_total", model="h") == 1
+    assert total(samples, f"{P}upstream_attempts_total", outcome="hedge_lost") == 1
+    assert total(samples, f"{P}fallbacks_total", model="h") == 0
