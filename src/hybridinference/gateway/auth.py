@@ -1,8 +1,9 @@
 """API keys: generation, HMAC hashing, and the in-memory cache every request checks.
 
-Only HMAC-SHA256(server secret, key) is stored. Requests never wait on the database for
-a key check: the cache is reloaded in the background, and an unknown key triggers at most
-one reload per second (so a key created a moment ago by the CLI works at once).
+Only HMAC-SHA256(server secret, key) is stored. A known key never waits on the database:
+the cache is reloaded in the background, and an unknown key waits for a fresh
+reload (shared by concurrent misses, at most ten a second), so a key created a moment ago
+by the CLI or another gateway process works at once.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "hi-"
 PREFIX_SHOWN = 10
-MISS_RELOAD_INTERVAL = 1.0
+MISS_RELOAD_INTERVAL = 0.1  # seconds between reloads caused by unknown keys
 
 
 def generate_key() -> str:
@@ -102,10 +103,26 @@ class KeyCache:
 
     async def reload(self) -> None:
         async with self._reload_lock:
-            keys = await self._store.list_keys()
-            self._by_hash = {k.key_hash: k for k in keys if k.active}
-            self._last_reload = self._clock()
-            self._spend = await self._store.key_spend(self._wall_clock())
+            await self._load()
+
+    async def _load(self) -> None:
+        self._last_reload = self._clock()  # when this load started
+        keys = await self._store.list_keys()
+        self._by_hash = {k.key_hash: k for k in keys if k.active}
+        self._spend = await self._store.key_spend(self._wall_clock())
+
+    async def _reload_for_miss(self, since: float) -> None:
+        """Make sure a reload that started after ``since`` (an unknown key's arrival) has
+        finished: shared by concurrent misses, at most one per MISS_RELOAD_INTERVAL (the
+        miss waits for it). So a key created a moment ago in another process works at
+        once, and a flood of invalid keys costs the database at most ten reads a second."""
+        async with self._reload_lock:
+            if self._last_reload >= since:
+                return
+            wait = self._last_reload + MISS_RELOAD_INTERVAL - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._load()
 
     def spend(self, key_id: str) -> KeySpend:
         """The key's spend this UTC day and month, as of the last reload."""
@@ -131,9 +148,9 @@ class KeyCache:
             )
         digest = self._hasher.hash(key)
         record = self._by_hash.get(digest)
-        if record is None and self._clock() - self._last_reload >= MISS_RELOAD_INTERVAL:
+        if record is None:
             try:
-                await self.reload()
+                await self._reload_for_miss(self._clock())
             except Exception:
                 logger.exception("reloading API keys failed")
             record = self._by_hash.get(digest)
