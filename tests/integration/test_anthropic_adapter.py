@@ -216,6 +216,12 @@ def test_unsupported_parameter_is_a_400_naming_it(claude: RunningGateway) -> Non
     with pytest.raises(openai.BadRequestError) as caught:
         sdk(claude).chat.completions.create(model="c-ok", messages=HI, logprobs=True)  # type: ignore[arg-type]
     assert "'logprobs'" in caught.value.message and "'claude'" in caught.value.message
+    audio: Any = [{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk(claude).chat.completions.create(
+            model="c-ok", messages=[{"role": "user", "content": audio}]
+        )
+    assert "'claude'" in refused.value.message and "'input_audio'" in refused.value.message
     with pytest.raises(openai.BadRequestError, match="temperature"):
         sdk(claude).chat.completions.create(model="c-ok", messages=HI, temperature=1.5)  # type: ignore[arg-type]
 

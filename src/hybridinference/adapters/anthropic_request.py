@@ -22,7 +22,6 @@ from hybridinference.adapters.parts import (
     reasoning_text,
     text_of,
 )
-from hybridinference.errors import UpstreamRejected
 
 #: OpenAI parameters this translation maps, plus Anthropic-native extras it forwards
 SUPPORTED = (
@@ -68,7 +67,7 @@ class AnthropicDefaults:
 
 def to_anthropic(body: JSONObject, policy: ParamPolicy, defaults: AnthropicDefaults) -> JSONObject:
     body = policy.screen(body)
-    system, messages = _messages(body["messages"])
+    system, messages = _messages(body["messages"], policy)
     out: JSONObject = {"model": body["model"], "messages": messages}
     if system:
         out["system"] = system
@@ -99,7 +98,9 @@ def to_anthropic(body: JSONObject, policy: ParamPolicy, defaults: AnthropicDefau
     return out
 
 
-def _messages(messages: list[JSONObject]) -> tuple[list[JSONObject], list[JSONObject]]:
+def _messages(
+    messages: list[JSONObject], policy: ParamPolicy
+) -> tuple[list[JSONObject], list[JSONObject]]:
     system: list[JSONObject] = []
     turns: list[JSONObject] = []
     for message in messages:
@@ -110,7 +111,7 @@ def _messages(messages: list[JSONObject]) -> tuple[list[JSONObject], list[JSONOb
             block = {
                 "type": "tool_result",
                 "tool_use_id": message.get("tool_call_id", ""),
-                "content": _user_content(message.get("content")),
+                "content": _user_content(message.get("content"), policy),
             }
             last = turns[-1] if turns else None
             if last is not None and last.get("_tool_results"):
@@ -120,7 +121,7 @@ def _messages(messages: list[JSONObject]) -> tuple[list[JSONObject], list[JSONOb
         elif role == "assistant":
             turns.append({"role": "assistant", "content": _assistant_blocks(message)})
         else:
-            turns.append({"role": "user", "content": _user_content(message.get("content"))})
+            turns.append({"role": "user", "content": _user_content(message.get("content"), policy)})
     for turn in turns:
         turn.pop("_tool_results", None)
     if not turns and system:  # a conversation of only a system prompt: make it the user turn
@@ -135,13 +136,13 @@ def _text_blocks(content: Any) -> list[JSONObject]:
     return [{"type": "text", "text": text}] if text else []
 
 
-def _user_content(content: Any) -> str | list[JSONObject]:
+def _user_content(content: Any, policy: ParamPolicy) -> str | list[JSONObject]:
     if isinstance(content, list):
-        return [_user_part(part) for part in content if isinstance(part, dict)]
+        return [_user_part(part, policy) for part in content if isinstance(part, dict)]
     return content if isinstance(content, str) else ""
 
 
-def _user_part(part: JSONObject) -> JSONObject:
+def _user_part(part: JSONObject, policy: ParamPolicy) -> JSONObject:
     kind = part.get("type")
     if kind == "image_url":
         image = part.get("image_url") or {}
@@ -156,11 +157,7 @@ def _user_part(part: JSONObject) -> JSONObject:
         if "cache_control" in part:
             block["cache_control"] = part["cache_control"]
         return block
-    raise UpstreamRejected(
-        f"Content part type '{kind}' is not supported by Anthropic.",
-        param="messages",
-        status_code=400,
-    )
+    raise policy.refuse_content(f"content part type '{kind}'")
 
 
 def _assistant_blocks(message: JSONObject) -> list[JSONObject]:

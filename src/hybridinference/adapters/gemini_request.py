@@ -140,11 +140,9 @@ def _user_parts(content: Any, policy: ParamPolicy) -> list[JSONObject]:
             elif url.startswith(FILE_URI_PREFIXES):
                 parts.append({"fileData": {"fileUri": url}})
             else:
-                raise policy.refuse(
-                    "messages", "Gemini needs images inline: send them as data: URLs"
-                )
+                raise policy.refuse_content("Gemini needs images inline: send them as data: URLs")
         else:
-            raise policy.refuse("messages", f"content part type '{kind}'")
+            raise policy.refuse_content(f"content part type '{kind}'")
     return parts
 
 
@@ -173,7 +171,7 @@ def _function_response(
     call_id = message.get("tool_call_id", "")
     name = names.get(call_id)
     if name is None:
-        raise policy.refuse("messages", f"tool result '{call_id}' answers no earlier tool call")
+        raise policy.refuse_content(f"tool result '{call_id}' answers no earlier tool call")
     text = text_of(message.get("content"))
     try:
         value = orjson.loads(text)

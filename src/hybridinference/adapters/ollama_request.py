@@ -153,10 +153,10 @@ def _images(content: Any, policy: ParamPolicy) -> list[str]:
             url = image.get("url", "") if isinstance(image, dict) else str(image)
             inline = parse_data_url(url)
             if inline is None:
-                raise policy.refuse("messages", "Ollama needs images inline: send data: URLs")
+                raise policy.refuse_content("Ollama needs images inline: send data: URLs")
             images.append(inline.data)
         elif kind not in ("text", "input_text"):
-            raise policy.refuse("messages", f"content part type '{kind}'")
+            raise policy.refuse_content(f"content part type '{kind}'")
     return images
 
 

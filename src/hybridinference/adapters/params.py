@@ -82,3 +82,12 @@ class ParamPolicy:
 
     def refuse(self, param: str, detail: str) -> UpstreamRejected:
         return unsupported(self.provider, self.kind, param, detail)
+
+    def refuse_content(self, detail: str) -> UpstreamRejected:
+        """Something in ``messages`` (not a droppable parameter) the provider cannot take."""
+        return UpstreamRejected(
+            f"Provider '{self.provider}' ({self.kind}) cannot take this conversation: {detail}.",
+            param="messages",
+            code="unsupported_content",
+            status_code=400,
+        )
