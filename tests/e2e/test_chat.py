@@ -293,3 +293,21 @@ def test_parallel_streams_stay_separate_and_each_is_logged(
     rows = gateway.wait_rows(16)
     assert sorted(r["request_id"] for r in rows) == sorted(f"par-{i}" for i in range(16))
     assert all(r["status"] == 200 and r["total_tokens"] == 13 for r in rows)
+
+
+def test_first_chunk_reaches_the_client_while_the_upstream_is_still_blocked(
+    make_gateway: GatewayFactory, upstream_url: str, tmp_path: Path, upstream: FakeOpenAIUpstream
+) -> None:
+    # No timing at all: the upstream sends its first word, then waits for the test to
+    # release it. Only a relay that does not buffer can show us that word first.
+    model = "gated-unbuffered"
+    gateway = make_gateway(config_with(upstream_url, tmp_path, model))
+    text = ""
+    for chunk in sdk(gateway).chat.completions.create(model=model, messages=HI, stream=True):
+        text += (chunk.choices[0].delta.content or "") if chunk.choices else ""
+        if text == WORDS[0]:
+            assert model not in upstream.log.released
+            assert upstream.log.progress.get(model, 0) == 1  # the upstream sent one word
+            upstream.log.released.add(model)
+    assert text == ANSWER
+    assert model in upstream.log.released

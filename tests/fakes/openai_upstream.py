@@ -16,6 +16,8 @@ Model names (anything after the script is free text, so tests can keep counters 
 - ``disconnect-midstream...`` two chunks, then the connection is dropped
 - ``truncated...``           two chunks, then a clean end without finish_reason or [DONE]
 - ``error-midstream...``     two chunks, then an in-band ``{"error": ...}`` event
+- ``gated...``               streamed: the first word, then nothing until the test adds the
+                             model name to ``log.released``
 - ``big-<kib>...``           streamed: the first content chunk carries ``<kib>`` KiB of "x"
 
 Everything received is recorded (path, headers, parsed body); so are streams the client
@@ -55,6 +57,7 @@ class UpstreamLog:
     counters: dict[str, int] = field(default_factory=dict)
     progress: dict[str, int] = field(default_factory=dict)
     completed: list[tuple[str, float]] = field(default_factory=list)
+    released: set[str] = field(default_factory=set)  # "gated" streams the test let go on
 
     def bodies(self, model_prefix: str = "") -> list[dict[str, Any]]:
         return [
@@ -196,6 +199,8 @@ class FakeOpenAIUpstream:
                         return response
                     if i == 0 and model.startswith("big-"):
                         word = "x" * 1024 * _number(r"big-(\d+)", model, 256) + word
+                    if i == 1 and model.startswith("gated"):
+                        await self._wait_for_release(request, model)
                     if delay:
                         await asyncio.sleep(delay)
                     await _send(
@@ -245,6 +250,12 @@ class FakeOpenAIUpstream:
                     response,
                     {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
                 )
+
+    async def _wait_for_release(self, request: web.Request, model: str) -> None:
+        while model not in self.log.released:
+            if request.transport is None or request.transport.is_closing():
+                raise ConnectionResetError
+            await asyncio.sleep(0.005)
 
     async def _midstream_fault(
         self, request: web.Request, response: web.StreamResponse, model: str
