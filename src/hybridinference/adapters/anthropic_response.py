@@ -46,7 +46,7 @@ def finish_reason(stop_reason: str | None) -> str:
 
 
 def stop_reason(finish: str | None, has_tool_calls: bool) -> str:
-    if has_tool_calls:
+    if has_tool_calls and finish != "length":  # cut short, the last call may be partial
         return "tool_use"
     return STOP_REASONS.get(finish or "stop", "end_turn")
 
