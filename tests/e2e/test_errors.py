@@ -45,6 +45,11 @@ def gw(
         "base_url": upstream_url,
         "timeouts": {"connect": 1, "first_byte": FIRST_BYTE, "idle": FIRST_BYTE, "total": 5},
     }
+    config["providers"]["stalling"] = {  # a generous first byte, a short gap between chunks
+        "kind": "openai",
+        "base_url": upstream_url,
+        "timeouts": {"connect": 1, "first_byte": 10, "idle": 1, "total": 20},
+    }
     scripted = (
         "ratelimit-plain",
         "ratelimit-stream",
@@ -62,7 +67,7 @@ def gw(
     config["models"] += [
         {"name": "refused", "routes": [route("dead", "ok")]},
         {"name": "timeout", "routes": [route("impatient", "hang")]},
-        {"name": "stall", "routes": [route("impatient", "hang-midstream-stall")]},
+        {"name": "stall", "routes": [route("stalling", "hang-midstream-stall")]},
         {
             "name": "failover",
             # weight 0 sorts last: the failing route is always tried first

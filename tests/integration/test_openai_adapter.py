@@ -181,7 +181,7 @@ async def test_idle_timeout_between_chunks(adapter: Adapter, upstream: FakeOpenA
     model = "hang-midstream-adapter-idle"
     received: list[JSONObject] = []
     with pytest.raises(UpstreamTimeout):
-        async for chunk in adapter.stream(call(model, idle=0.2)):
+        async for chunk in adapter.stream(call(model, idle=0.5)):
             received.append(chunk)
     assert len(received) == 3  # role, "Hello", " from": then the gap was too long
     await _until(lambda: any(m == model for m, _ in upstream.log.cancelled))
