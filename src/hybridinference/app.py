@@ -11,11 +11,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from hybridinference import __version__
 from hybridinference.config.schema import GatewayConfig
 from hybridinference.gateway import include_routes
 from hybridinference.gateway.auth import KeyCache, KeyHasher, resolve_secret
+from hybridinference.gateway.auth_throttle import AuthThrottle, AuthThrottleMiddleware
 from hybridinference.gateway.deps import STATE_KEY
 from hybridinference.gateway.errors import install_error_handlers
 from hybridinference.gateway.fastpath import GatewayApp
@@ -124,6 +126,33 @@ def create_app(
     install_error_handlers(app)
     include_routes(app)
     app.direct_lane(DIRECT_LANE)  # the hot endpoints skip FastAPI's per-request layers
+    add_edge_middleware(app, config, telemetry)
     app.add_middleware(ObservabilityMiddleware, telemetry=telemetry)  # inside the next one
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def add_edge_middleware(app: FastAPI, config: GatewayConfig, telemetry: Telemetry) -> None:
+    """The bad-credential throttle (innermost of the pure-ASGI layers) and, only when
+    origins are configured, CORS (off by default: no browser origin may call the API)."""
+    if config.auth.throttle.enabled:
+        throttle = AuthThrottle(config.auth.throttle, time.monotonic)
+        if telemetry.metrics is not None:
+            telemetry.metrics.add_source(throttle.readings)
+        app.add_middleware(
+            AuthThrottleMiddleware,
+            throttle=throttle,
+            trusted_proxies=config.server.trusted_proxies,
+            exempt=config.auth.throttle.exempt,
+        )
+    cors = config.server.cors
+    if cors.allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors.allow_origins),
+            allow_methods=list(cors.allow_methods),
+            allow_headers=list(cors.allow_headers),
+            allow_credentials=cors.allow_credentials,
+            expose_headers=["x-request-id", "retry-after"],
+            max_age=cors.max_age,
+        )

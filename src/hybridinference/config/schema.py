@@ -7,6 +7,7 @@ provider, duplicate model names) are checked in ``GatewayConfig`` itself.
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -199,6 +200,16 @@ class ModelConfig(Strict):
     description: str = ""
 
 
+class CorsConfig(Strict):
+    """Browser cross-origin access; off unless origins are listed."""
+
+    allow_origins: tuple[str, ...] = Field((), description='e.g. ["https://app.example"].')
+    allow_methods: tuple[str, ...] = ("GET", "POST")
+    allow_headers: tuple[str, ...] = ("authorization", "content-type", "x-api-key")
+    allow_credentials: bool = False
+    max_age: int = Field(600, ge=0)
+
+
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -208,6 +219,24 @@ class ServerConfig(Strict):
         description="CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP is believed "
         "(e.g. the nginx edge); from any other peer those headers are ignored.",
     )
+    cors: CorsConfig = CorsConfig()
+
+
+class AuthThrottleConfig(Strict):
+    """Repeated failed authentications from one client address are refused for a while
+    (429 + Retry-After), the delay doubling per failure (gateway/auth_throttle.py)."""
+
+    enabled: bool = True
+    free_failures: int = Field(10, ge=1, description="Failures before the first delay.")
+    base_delay: float = Field(1.0, gt=0)
+    max_delay: float = Field(300.0, gt=0)
+    forget_after: float = Field(900.0, gt=0, description="A quiet address starts afresh.")
+    max_addresses: int = Field(100_000, ge=1, description="Bounded memory: LRU eviction.")
+    exempt: tuple[IPvAnyNetwork, ...] = Field(
+        (IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")),
+        description="Never throttled: by default loopback (local tools, the dashboard, an "
+        "nginx on this host without trusted_proxies would make everyone one address).",
+    )
 
 
 class AuthConfig(Strict):
@@ -215,6 +244,7 @@ class AuthConfig(Strict):
     key_secret_env: str = "HYBRIDINFERENCE_KEY_SECRET"
     admin_token_env: str = "HYBRIDINFERENCE_ADMIN_TOKEN"
     refresh_seconds: float = Field(5.0, gt=0, description="How often keys are re-read.")
+    throttle: AuthThrottleConfig = AuthThrottleConfig()
 
 
 class StorageConfig(Strict):

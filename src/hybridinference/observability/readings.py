@@ -80,4 +80,11 @@ STATE_METRICS: Mapping[str, StateMetric] = {
     "log_rows_lost": StateMetric("counter", "Request-log rows neither written nor spilled."),
     "log_rows_spilled": StateMetric("counter", "Request-log rows spilled to the local journal."),
     "log_failed_batches": StateMetric("counter", "Request-log batch writes that failed."),
+    "auth_failures": StateMetric("counter", "Requests refused for a bad API key or token (401)."),
+    "auth_throttled": StateMetric(
+        "counter", "Requests refused (429) because their address failed authentication often."
+    ),
+    "auth_throttle_addresses": StateMetric(
+        "gauge", "Client addresses with recent failed authentications being tracked."
+    ),
 }
