@@ -413,11 +413,17 @@ def test_redis_outage_follows_the_policy_and_recovers(cluster: Cluster) -> None:
     try:
         opened = drive(cluster.url, rate_key, 60)
         closed = drive(cluster.url, budget_key, 30)
+        ready = [
+            httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=5) for port in cluster.ports
+        ]
     finally:
         cluster.proxy.restore()
     assert Counter(r.status for r in opened) == {200: 60}  # rate limits fail open
     assert Counter(r.status for r in closed) == {503: 30}  # budgets fail closed
     assert all(r.retry_after is not None for r in closed)
+    for answer in ready:  # still in service: the policy, not the balancer, handles it
+        assert answer.status_code == 200, answer.text
+        assert "unreachable" in answer.json()["checks"]["limits"]
     time.sleep(1.0)  # past retry_interval: every process probes Redis again
     recovered = drive(cluster.url, fresh_key, 40)
     assert Counter(r.status for r in recovered) == {200: 10, 429: 30}

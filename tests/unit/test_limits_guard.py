@@ -206,6 +206,9 @@ def test_estimates_err_high_and_read_the_text() -> None:
     assert estimator.input_tokens(parts, raw_size=0) == 2 + 4 + 3
     assert estimator.input_tokens({"input": ["aaa", "bbb"]}, raw_size=0) == 2 + 3
     assert estimator.input_tokens({"model": "m"}, raw_size=300) == 100
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    with_image = {"messages": [{"role": "user", "content": [image, {"type": "text", "text": "a"}]}]}
+    assert estimator.input_tokens(with_image, raw_size=0) == 765 + 1 + 4 + 3
     assert estimator.output_tokens({}, embeddings=False) == 100
     assert estimator.output_tokens({"max_tokens": 7, "n": 2}, embeddings=False) == 14
     assert estimator.output_tokens({"max_completion_tokens": 9}, embeddings=False) == 9

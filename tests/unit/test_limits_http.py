@@ -158,3 +158,9 @@ def test_limiter_counters_on_metrics(authed: RunningGateway) -> None:
     assert float(samples["hybridinference_limits_refused_total"]) == 1
     assert float(samples["hybridinference_limits_backend_up"]) == 1
     assert float(samples["hybridinference_limits_failed_open_total"]) == 0
+
+
+def test_readiness_reports_the_limiter(authed: RunningGateway) -> None:
+    ready = httpx.get(authed.url + "/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["limits"] == "ok (memory)"

@@ -30,6 +30,8 @@ async def readiness(request: Request) -> JSONResponse:
     manager = state.routing.manager
     usable = sum(1 for routed in manager.models if manager.usable(routed))
     checks["routes"] = f"{usable} usable model(s)" if usable else "no usable route"
+    if state.limits is not None:  # informational: the failure policy covers an outage
+        checks["limits"] = state.limits.status()
     ready = checks["log_store"] == "ok" and usable > 0
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -193,6 +193,14 @@ class KeyLimiter:
             tokens, cost = 0, 0
         self.limiter.settle(Settlement(ticket, tokens, cost))
 
+    def status(self) -> str:
+        """For readiness: never a reason to take the process out of service (the failure
+        policy decides what an unreachable backend means for each limit)."""
+        name = self.limiter.backend.name
+        if self.limiter.available:
+            return f"ok ({name})"
+        return f"{name} unreachable: failure policy applied"
+
     def start(self) -> None:
         self.limiter.start()
 

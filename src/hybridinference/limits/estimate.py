@@ -19,6 +19,7 @@ from hybridinference.limits.model import Calendar
 
 MESSAGE_OVERHEAD = 4  # role and separators per chat message
 REQUEST_OVERHEAD = 3
+IMAGE_TOKENS = 765  # a high-detail 1024x1024 image on OpenAI's tile pricing (errs high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +33,19 @@ class TokenEstimator:
     def input_tokens(self, body: Mapping[str, Any], raw_size: int) -> int:
         """From the messages' text when there is some, else from the body's size."""
         texts: list[str] = []
+        images: list[str] = []
         messages = body.get("messages")
         count = 0
         if isinstance(messages, list):
             for message in messages:
                 count += 1
                 if isinstance(message, dict):
-                    _collect(message.get("content"), texts)
+                    _collect(message.get("content"), texts, images)
         for field in ("prompt", "input"):
-            _collect(body.get(field), texts)
-        if not texts:
-            return self.text_tokens("x" * raw_size)
-        total = sum(self.text_tokens(t) for t in texts)
+            _collect(body.get(field), texts, images)
+        if not texts and not images:
+            return math.ceil(raw_size / self.chars_per_token)
+        total = sum(self.text_tokens(t) for t in texts) + IMAGE_TOKENS * len(images)
         return total + count * MESSAGE_OVERHEAD + REQUEST_OVERHEAD
 
     def output_tokens(self, body: Mapping[str, Any], embeddings: bool) -> int:
@@ -56,17 +58,17 @@ class TokenEstimator:
         return (per_choice or self.default_output_tokens) * choices
 
 
-def _collect(value: Any, into: list[str]) -> None:
+def _collect(value: Any, texts: list[str], images: list[str]) -> None:
     if isinstance(value, str):
-        into.append(value)
+        texts.append(value)
     elif isinstance(value, list):
         for item in value:
-            if isinstance(item, dict):
-                text = item.get("text")
-                if isinstance(text, str):
-                    into.append(text)
-            else:
-                _collect(item, into)
+            if not isinstance(item, dict):
+                _collect(item, texts, images)
+            elif isinstance(item.get("text"), str):
+                texts.append(item["text"])
+            elif item.get("type") in ("image_url", "input_image", "image"):
+                images.append(str(item.get("type")))
 
 
 def billing_calendar(now: float) -> Calendar:
