@@ -135,12 +135,15 @@ async def test_settlement_failure_is_counted_not_raised() -> None:
     backend = SwitchableBackend(clock)
     guard = limiter(backend, clock)
     guard.start()
-    item = admission(KeyLimits(tpm=1000))
-    await guard.admit(item)
+    items = [admission(KeyLimits(tpm=100_000)) for _ in range(600)]
+    for item in items:
+        await guard.admit(item)
     backend.down = True
-    guard.settle(Settlement(item, 1, 0))
+    for item in items:  # more than one batch: shutdown gives up after the first failure
+        guard.settle(Settlement(item, 1, 0))
     await guard.aclose()
-    assert guard.stats.settle_dropped == 1
+    assert guard.stats.settle_dropped == 600
+    assert guard.stats.backend_errors == 1
 
 
 async def test_running_requests_renew_their_leases() -> None:

@@ -167,6 +167,9 @@ class Limiter:
                 self.stats.settle_dropped += len(batch)
                 self.stats.backend_errors += 1
                 logger.warning("settling %d request(s) failed: %s", len(batch), exc)
+                if self._closing:  # shutting down: do not wait a timeout per batch
+                    self.stats.settle_dropped += len(self._queue)
+                    self._queue.clear()
 
     async def _renew(self) -> None:
         while True:
