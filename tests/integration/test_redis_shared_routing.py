@@ -152,3 +152,57 @@ def b_circuit_open(gateway: RunningGateway, route_name: str) -> bool:
             if route.name == route_name:
                 return bool(route.circuit.retry_in(time.monotonic()) > 0)
     raise AssertionError(f"no route {route_name}")
+
+
+def test_a_provider_429_seen_by_one_gateway_parks_the_route_on_the_other(
+    make_gateway: GatewayFactory,
+    upstream_url: str,
+    upstream: FakeOpenAIUpstream,
+    tmp_path: Path,
+) -> None:
+    require_redis()
+    prefix = f"test-{secrets.token_hex(6)}"
+    limited = f"ratelimit-{secrets.token_hex(3)}"
+    gateways = []
+    for name in ("a", "b"):
+        config = config_with(
+            upstream_url,
+            tmp_path / name,
+            health={"probes": False},
+            limits={
+                "backend": "redis",
+                "redis": {"url": REDIS_URL, "prefix": prefix},
+                "shared_routing_interval": 0.05,
+            },
+        )
+        config["models"] = [
+            {
+                "name": "pair",
+                "routes": [
+                    {"provider": "fake", "model": limited, "weight": 1.0},
+                    {"provider": "demo", "model": "demo-1", "weight": 0.0},
+                ],
+            }
+        ]
+        gateways.append(make_gateway(config))
+    a, b = gateways
+    try:
+        first = httpx.post(a.url + "/v1/chat/completions", json={"model": "pair", "messages": HI})
+        assert first.headers["x-hybridinference-route"] == "demo/demo-1"  # 429, failed over
+        assert len(upstream.log.bodies(limited)) == 1
+        accounts = b.state.routing.manager.accounts
+        assert accounts is not None
+        route = f"fake/{limited}"
+        deadline = time.monotonic() + 10
+        while accounts.paused_for(route) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert accounts.paused_for(route) > 3  # the fake's Retry-After is 7 s
+        second = httpx.post(b.url + "/v1/chat/completions", json={"model": "pair", "messages": HI})
+        assert second.headers["x-hybridinference-route"] == "demo/demo-1"
+        assert len(upstream.log.bodies(limited)) == 1  # B never asked the throttled account
+    finally:
+        client = SyncRedis.from_url(REDIS_URL, decode_responses=True)
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()

@@ -186,7 +186,7 @@ def test_a_provider_429_parks_the_route_and_routing_fails_over(
     for _ in range(3):  # parked for its Retry-After (7 s): not even tried
         assert _served_by(gateway) == "demo/demo-1"
     assert len(upstream.log.bodies(name)) == 1
-    accounts = gateway.state.routing.manager._accounts
+    accounts = gateway.state.routing.manager.accounts
     assert accounts is not None
     state = accounts.describe()[f"fake/{name}"]
     assert state["throttles"] == 1 and state["paused_for"] > 5

@@ -11,6 +11,7 @@ from hybridinference.config.limits import LimitsConfig
 from hybridinference.limits.build import redis_url
 from hybridinference.limits.redis_store import connect
 from hybridinference.limits.shared import RouteKnowledge, SharedKnowledge
+from hybridinference.limits.upstream import UpstreamLimits
 
 if TYPE_CHECKING:
     from hybridinference.routing.manager import RoutingManager
@@ -30,6 +31,7 @@ class RouteKnowledgeSource:
             for route in routed.routes.routes:
                 self._routes.setdefault(route.name, []).append(route)
         self._clock = clock
+        self._accounts: UpstreamLimits | None = getattr(manager, "accounts", None)
 
     def export(self) -> Mapping[str, RouteKnowledge]:
         now = self._clock()
@@ -44,12 +46,16 @@ class RouteKnowledgeSource:
                 ewma=stats.ewma,
                 samples=int(stats.samples(now)),
                 error_rate=float(stats.error_rate),
+                paused_for=self._accounts.paused_for(name) if self._accounts else 0.0,
             )
         return known
 
     def absorb(self, name: str, peers: Sequence[RouteKnowledge]) -> None:
         now = self._clock()
         longest = max((p.circuit_open_for for p in peers), default=0.0)
+        paused = max((p.paused_for for p in peers), default=0.0)
+        if self._accounts is not None and paused > self._accounts.paused_for(name):
+            self._accounts.pause(name, paused)
         for route in self._routes.get(name, ()):
             circuit = getattr(route, "circuit", None)
             stats = getattr(route, "stats", None)

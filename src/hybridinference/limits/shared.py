@@ -5,8 +5,9 @@ Every ``interval`` seconds each replica publishes what it observed about each ro
 (``RouteKnowledge``) into one Redis hash per route, under its own instance id, and reads
 back what the others published (entries older than ``stale_after`` are ignored: a dead
 replica's opinion fades out on its own). The merge is the source's business
-(``KnowledgeSource.absorb``): the gateway opens a local circuit when a peer's is open and
-blends latency averages by sample count. One pipelined round trip per interval, never on
+(``KnowledgeSource.absorb``): the gateway opens a local circuit when a peer's is open,
+parks a route a peer's provider answered 429 on, and blends latency averages by sample
+count. One pipelined round trip per interval, never on
 a request's path. Redis unreachable: the round is skipped, counted and logged once; each
 replica keeps routing on its own knowledge.
 """
@@ -33,6 +34,7 @@ class RouteKnowledge:
     ewma: float | None  # TTFT moving average, seconds
     samples: int  # TTFT samples behind it
     error_rate: float
+    paused_for: float = 0.0  # seconds the route stays parked after its provider's 429
     published_at: float = 0.0  # unix seconds, set when published
 
 

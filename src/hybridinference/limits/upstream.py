@@ -140,6 +140,15 @@ class UpstreamLimits:
     def retry_in(self, route: str) -> float:
         return self.account(route).retry_in(self._clock())
 
+    def paused_for(self, route: str) -> float:
+        """Seconds this route stays parked after a provider 429 (0 when it is not)."""
+        return max(0.0, self.account(route).paused_until - self._clock())
+
+    def pause(self, route: str, seconds: float) -> None:
+        """Park the route (another replica's provider said 429), never shortening a pause."""
+        account = self.account(route)
+        account.paused_until = max(account.paused_until, self._clock() + seconds)
+
     def admit(self, route: str, tokens: int) -> bool:
         """Check and, when there is room, count the attempt."""
         account, now = self.account(route), self._clock()

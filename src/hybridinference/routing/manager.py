@@ -113,6 +113,11 @@ class RoutingManager:
     def models(self) -> tuple[RoutedModel, ...]:
         return tuple(self._models.values())
 
+    @property
+    def accounts(self) -> UpstreamLimits | None:
+        """Provider account limits and 429 back-off per route (``limits.upstream``)."""
+        return self._accounts
+
     def resolve(self, name: str, allowed: tuple[str, ...] | None) -> RoutedModel:
         """The model by name or alias; one answer for unknown and forbidden (no enumeration)."""
         routed = self._lookup.get(name)
