@@ -38,6 +38,22 @@ def _error(status: int, message: str, error_type: str = "invalid_request_error")
     return _json({"error": {"message": message, "type": error_type}}, status)
 
 
+def _authorized(request: Request, token: str | None) -> bool:
+    if token is None:
+        return True
+    presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    return hmac.compare_digest(presented.encode(), token.encode())
+
+
+def _parse(body: bytes) -> AlertmanagerWebhook | Response:
+    try:
+        return AlertmanagerWebhook.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        return _error(400, f"Not an Alertmanager webhook: {where}: {first['msg']}")
+
+
 def create_alert_logger(
     open_store: Callable[[], AlertStore],
     *,
@@ -58,10 +74,7 @@ def create_alert_logger(
     app = FastAPI(title="HybridInference alert logger", version=__version__, lifespan=lifespan)
 
     def authorized(request: Request) -> bool:
-        if token is None:
-            return True
-        presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        return hmac.compare_digest(presented.encode(), token.encode())
+        return _authorized(request, token)
 
     async def webhook(request: Request) -> Response:
         if not authorized(request):
@@ -69,12 +82,9 @@ def create_alert_logger(
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, f"Body over {MAX_BODY_BYTES} bytes.")
-        try:
-            payload = AlertmanagerWebhook.model_validate_json(body)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in first["loc"]) or "body"
-            return _error(400, f"Not an Alertmanager webhook: {where}: {first['msg']}")
+        payload = _parse(body)
+        if isinstance(payload, Response):
+            return payload
         alerts = stored_alerts(payload, clock())
         await stores[0].save(alerts)
         return _json({"stored": len(alerts)})

@@ -174,6 +174,10 @@ class RequestMetrics:
             self.key_cost = Counter(
                 PREFIX + "key_cost_usd", "Cost per API key (US dollars).", ("key_id",), registry=reg
             )
+        self._build_state()
+
+    def _build_state(self) -> None:
+        reg = self.registry
         self.state: dict[str, Gauge | Counter] = {}
         for name, spec in STATE_METRICS.items():
             if spec.kind == "gauge":
