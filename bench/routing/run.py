@@ -1,0 +1,112 @@
+"""Run every strategy over one scenario's trace and print the comparison table.
+
+    python -m bench.routing.run [--scenario paper-drift] [--requests 100000] [--markdown]
+
+Per strategy: p50 and p99 time to first token, the share of requests over the SLO
+(failed requests count as violations), total cost, cost relative to the hindsight
+optimum at the same SLO (``hindsight``), how many requests were hedged, and the
+strategy's wall and CPU time. Deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+from bench.routing.hindsight import Hindsight, solve
+from bench.routing.scenario import SCENARIOS, Scenario, make_trace
+from bench.routing.simulate import Policy, Result, Simulation
+
+POLICIES = (
+    Policy("weighted", "weighted"),
+    Policy("round_robin", "round_robin"),
+    Policy("least_busy", "least_busy"),
+    Policy("latency", "latency"),
+    Policy("cost", "cost"),
+    Policy("local_first", "local_first"),
+    Policy("slo", "slo"),
+    Policy("slo + hedging", "slo", hedging=True),
+)
+
+
+def _seconds(value: float) -> str:
+    return "∞" if math.isinf(value) else f"{value:.2f}"
+
+
+def row(result: Result, scenario: Scenario, optimum: Hindsight | None) -> list[str]:
+    ttft = result.ttft
+    violations = float(np.mean(ttft > scenario.slo_ttft))
+    relative = (
+        f"{result.cost / optimum.cost:.2f}×" if optimum is not None and optimum.cost > 0 else "–"
+    )
+    return [
+        result.label,
+        _seconds(float(np.percentile(ttft, 50))),
+        _seconds(float(np.percentile(ttft, 99))),
+        f"{violations:.2%}",
+        f"{result.cost:.2f}",
+        relative,
+        f"{result.hedged}",
+        f"{result.wall_seconds:.1f}",
+    ]
+
+
+HEADER = ["strategy", "p50 TTFT s", "p99 TTFT s", "SLO violations", "cost $", "vs hindsight"]
+HEADER += ["hedged", "wall s"]
+
+
+def render(rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
+    return "\n".join(
+        "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [HEADER, *rows]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="paper-drift", choices=sorted(SCENARIOS))
+    parser.add_argument("--requests", type=int, default=None)
+    parser.add_argument("--only", nargs="*", help="strategy labels to run")
+    parser.add_argument("--no-hindsight", action="store_true")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args(argv)
+    scenario = SCENARIOS[args.scenario]
+    trace = make_trace(scenario, args.requests)
+    n = len(trace.arrival)
+    print(
+        f"scenario {scenario.name}: {n} requests over {scenario.hours} h (virtual), SLO: "
+        f"p{scenario.slo_percentile * 100:g} TTFT ≤ {scenario.slo_ttft} s"
+    )
+    optimum = None if args.no_hindsight else solve(scenario, trace)
+    if optimum is not None:
+        print(
+            f"hindsight LP: ${optimum.cost:.2f}, {optimum.violations:.2%} violations, "
+            f"{optimum.variables} variables, {optimum.constraints} constraints, "
+            f"{optimum.seconds:.1f} s"
+        )
+    rows = []
+    total = time.perf_counter()
+    for policy in POLICIES:
+        if args.only and policy.label not in args.only:
+            continue
+        started, cpu = time.perf_counter(), time.process_time()
+        result = Simulation(scenario, trace, policy).run()
+        result.wall_seconds = time.perf_counter() - started
+        print(
+            f"  {policy.label}: {result.wall_seconds:.1f} s wall, "
+            f"{time.process_time() - cpu:.1f} s CPU",
+            flush=True,
+        )
+        rows.append(row(result, scenario, optimum))
+    print(f"simulated {len(rows)} strategies in {time.perf_counter() - total:.1f} s wall")
+    print(render(rows, args.markdown))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The routing simulator (bench/routing) on a small trace: it drives the real routing
+code, is deterministic, and its hindsight LP bounds what a policy could have paid."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from bench.routing.hindsight import solve
+from bench.routing.run import main
+from bench.routing.scenario import PAPER_DRIFT, make_trace
+from bench.routing.simulate import Policy, Simulation
+
+SMALL = dataclasses.replace(PAPER_DRIFT, requests=2000, hours=0.4)
+
+
+def test_trace_is_reproducible_and_heavy_tailed() -> None:
+    a, b = make_trace(SMALL), make_trace(SMALL)
+    assert np.array_equal(a.ttft, b.ttft) and np.array_equal(a.arrival, b.arrival)
+    names = [p.name for p in SMALL.providers]
+    cheap, fast = a.ttft[:, names.index("cheap")], a.ttft[:, names.index("fast")]
+    assert np.percentile(cheap, 99) > 4 * np.percentile(fast, 99)
+    assert np.all(np.diff(a.arrival) >= 0)
+
+
+def test_policies_run_on_the_real_strategies() -> None:
+    trace = make_trace(SMALL)
+    weighted = Simulation(SMALL, trace, Policy("weighted", "weighted")).run()
+    hedged = Simulation(SMALL, trace, Policy("slo+h", "slo", hedging=True)).run()
+    again = Simulation(SMALL, trace, Policy("slo+h", "slo", hedging=True)).run()
+    assert np.array_equal(hedged.ttft, again.ttft) and hedged.cost == again.cost
+    assert len(weighted.ttft) == 2000 and weighted.cost > 0 and weighted.hedged == 0
+    assert 0 < hedged.hedged <= 0.15 * 2000 + 5  # the budget holds
+    assert np.percentile(hedged.ttft, 99) < np.percentile(weighted.ttft, 99)
+
+
+def test_hindsight_lp_is_feasible_and_cheaper_than_serving_everything_fast() -> None:
+    trace = make_trace(SMALL)
+    optimum = solve(SMALL, trace)
+    assert optimum.violations <= 1 - SMALL.slo_percentile + 1e-6
+    fast = next(p for p in SMALL.providers if p.name == "fast")
+    everything_fast = float(
+        np.sum(fast.price_in * trace.prompt + fast.price_out * trace.output) / 1_000_000
+    )
+    assert 0 <= optimum.cost < 0.5 * everything_fast  # a feasible, far dearer assignment
+
+
+def test_run_prints_a_table(capsys: object) -> None:
+    main(["--requests", "1000", "--only", "weighted", "slo", "--markdown"])
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "| weighted |" in out and "| slo |" in out and "hindsight LP" in out
