@@ -47,6 +47,9 @@ class StrategyOptions(_Strict):
     min_samples: int = Field(
         10, ge=1, description="Latency samples before a route counts as measured."
     )
+    stats_refresh: float = Field(
+        1.0, ge=0, description="Seconds the slo strategy reuses what it read from statistics."
+    )
     latency_stat: Literal["ewma", "quantile"] = "ewma"
     latency_quantile: float = Field(0.5, gt=0, lt=1)
     local_max_in_flight: int = Field(

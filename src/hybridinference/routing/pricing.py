@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 def effective_costs(routes: Sequence[Route], request: RequestInfo, floor: float) -> list[float]:
     prompt, output = request.prompt_tokens, request.output_tokens
     costs = [route.price(prompt, output) for route in routes]
-    quota = [i for i, route in enumerate(routes) if route.limits.has_quota]
+    quota = [i for i, route in enumerate(routes) if route.quota.active]
     if not quota:
         return costs
-    on_demand = [costs[i] for i, route in enumerate(routes) if not route.limits.has_quota]
+    on_demand = [costs[i] for i, route in enumerate(routes) if not route.quota.active]
     high = max(on_demand) if on_demand else max(costs)
     if high <= 0.0:
         high = max(costs) or 1e-9

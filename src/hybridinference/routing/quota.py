@@ -16,10 +16,11 @@ DAY = 86_400.0
 class QuotaUsage:
     """Usage in the current UTC day (``day`` = unix seconds // 86400)."""
 
-    __slots__ = ("cost", "day", "limits", "tokens")
+    __slots__ = ("active", "cost", "day", "limits", "tokens")
 
     def __init__(self, limits: RouteLimits) -> None:
         self.limits = limits
+        self.active = limits.has_quota  # read on every decision: a plain attribute
         self.day = 0
         self.tokens = 0
         self.cost = 0.0
@@ -48,7 +49,7 @@ class QuotaUsage:
         return used
 
     def exhausted(self, day: int) -> bool:
-        return self.limits.has_quota and self.used(day) >= 1.0
+        return self.active and self.used(day) >= 1.0
 
     def describe(self, day: int) -> dict[str, object]:
         fresh = day == self.day

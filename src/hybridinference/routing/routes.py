@@ -44,9 +44,11 @@ class Route:
     circuit: CircuitBreaker = field(default_factory=CircuitBreaker, compare=False)
     health: ProviderHealth = field(default_factory=ProviderHealth, compare=False)
     quota: QuotaUsage = field(init=False, compare=False)
+    cap: int | None = field(init=False, compare=False)  # limits.max_concurrency, unwrapped
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quota", QuotaUsage(self.limits))
+        object.__setattr__(self, "cap", self.limits.max_concurrency)
 
     @property
     def local(self) -> bool:
@@ -54,7 +56,7 @@ class Route:
 
     def full(self) -> bool:
         """At its concurrency cap: no new request may start here until one ends."""
-        cap = self.limits.max_concurrency
+        cap = self.cap
         return cap is not None and self.load.in_flight >= cap
 
     def price(self, prompt_tokens: int, output_tokens: int) -> float:

@@ -24,36 +24,39 @@ INF = math.inf
 class Window:
     """Samples of the last ``horizon`` seconds, at most ``capacity`` of them."""
 
-    __slots__ = ("_changes", "_samples", "_sorted", "capacity", "horizon")
+    __slots__ = ("_changes", "_sorted", "_times", "_values", "capacity", "horizon")
 
     def __init__(self, capacity: int, horizon: float) -> None:
         self.capacity = capacity
         self.horizon = horizon
-        self._samples: deque[tuple[float, float]] = deque(maxlen=capacity)
+        self._times: deque[float] = deque(maxlen=capacity)
+        self._values: deque[float] = deque(maxlen=capacity)
         self._sorted: list[float] = []
         self._changes = 0
 
     def add(self, now: float, value: float) -> None:
-        self._samples.append((now, value))
+        self._times.append(now)
+        self._values.append(value)
         self._changes += 1
 
     def _expire(self, now: float) -> None:
-        samples = self._samples
+        times = self._times
         cutoff = now - self.horizon
-        while samples and samples[0][0] < cutoff:
-            samples.popleft()
+        while times and times[0] < cutoff:
+            times.popleft()
+            self._values.popleft()
             self._changes += 1
 
     def _fresh(self, now: float) -> list[float]:
         self._expire(now)
         if self._changes and self._changes * 16 >= len(self._sorted) + 16:
-            self._sorted = sorted(value for _, value in self._samples)
+            self._sorted = sorted(self._values)
             self._changes = 0
         return self._sorted
 
     def count(self, now: float) -> int:
         self._expire(now)
-        return len(self._samples)
+        return len(self._times)
 
     def cdf(self, now: float, x: float) -> float | None:
         values = self._fresh(now)

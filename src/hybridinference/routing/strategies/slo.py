@@ -15,6 +15,9 @@ route after the hedge delay". No route or pair meeting the target relaxes L by 1
 sampling noise by smooth weighted round-robin. Unmeasured routes are assumed to just
 meet the target (so each gets measured), and ``exploration`` sends a small share to a
 random route so a route that got faster is noticed.
+
+What it reads from the statistics is reused for ``stats_refresh`` seconds, so a decision
+is mostly a cost estimate and a tiny LP.
 """
 
 from __future__ import annotations
@@ -62,56 +65,70 @@ class SLOStrategy:
         self._floor = options.quota_floor
         self._exploration = options.exploration
         self._min_samples = options.min_samples
+        self._refresh = options.stats_refresh
+        # what the statistics said, reused for ``stats_refresh`` seconds; bounded by the
+        # number of routes (and route pairs, for hedging)
+        self._meets_cache: dict[tuple[str, float], tuple[float, float]] = {}
+        self._pair_cache: dict[tuple[str, str], tuple[float, float, float]] = {}
         self._credit: dict[str, float] = {}  # smooth weighted round-robin; one per route
 
-    def _meets(self, route: Route, now: float, within: float) -> float:
+    def meets(self, route: Route, now: float, within: float) -> float:
+        """F(within): the share of the route's recent first tokens that came in time
+        (cached per route and threshold; thresholds are the target and its relaxations)."""
+        key = (route.name, within)
+        cached = self._meets_cache.get(key)
+        if cached is not None and now - cached[0] < self._refresh:
+            return cached[1]
+        result = self._measure(route, now, within)
+        self._meets_cache[key] = (now, result)
+        return result
+
+    def _measure(self, route: Route, now: float, within: float) -> float:
         stats = route.stats
-        if stats.samples(now) < self._min_samples:
-            return self._slo.percentile
-        value = stats.cdf(now, within)
+        value = None
+        if stats.samples(now) >= self._min_samples:
+            value = stats.cdf(now, within)
         return self._slo.percentile if value is None else value
 
-    def _hedged(
-        self, routes: Sequence[Route], costs: list[float], meets: list[float], now: float
-    ) -> None:
-        """Turn F_j and c_j into those of "j with a hedge to the fastest other route"."""
-        assert self._hedging is not None
-        hedging, target = self._hedging, self._slo.ttft
-        ranked = sorted(range(len(routes)), key=lambda i: -meets[i])
-        for j, route in enumerate(routes):
-            b = ranked[0] if ranked[0] != j else ranked[1]
-            backup = routes[b]
-            delay = hedge_delay(route, backup, hedging, self._slo, now)
-            late = 1.0 - self._meets(route, now, delay)
-            rescued = self._meets(backup, now, target - delay)
-            covered = min(1.0, hedging.budget / late) if late > 0 else 1.0
-            meets[j] += (1.0 - meets[j]) * rescued * covered
-            costs[j] += late * covered * costs[b]
+    def _hedge(self, route: Route, backup: Route, now: float) -> tuple[float, float]:
+        """(share of requests rescued by the backup, share that pays for a backup)."""
+        key = (route.name, backup.name)
+        cached = self._pair_cache.get(key)
+        if cached is not None and now - cached[0] < self._refresh:
+            return cached[1], cached[2]
+        hedging = self._hedging
+        assert hedging is not None
+        delay = hedge_delay(route, backup, hedging, self._slo, now)
+        late = 1.0 - self._measure(route, now, delay)
+        rescued = self._measure(backup, now, self._slo.ttft - delay)
+        covered = min(1.0, hedging.budget / late) if late > 0 else 1.0
+        self._pair_cache[key] = (now, rescued * covered, late * covered)
+        return rescued * covered, late * covered
 
     def _mix(
-        self, routes: Sequence[Route], costs: list[float], request: RequestInfo
-    ) -> tuple[list[tuple[int, float]], list[float]]:
-        now = request.now
+        self, routes: Sequence[Route], costs: list[float], plain: list[float], now: float
+    ) -> list[tuple[int, float]]:
         goal = self._slo.percentile
-        for factor in RELAXATIONS:
-            within = self._slo.ttft * factor
-            meets = [self._meets(r, now, within) for r in routes]
-            if self._hedging is not None and factor == 1.0:
-                adjusted = list(costs)
-                self._hedged(routes, adjusted, meets, now)
-                mix = lp_mix(adjusted, meets, goal)
-            else:
-                mix = lp_mix(costs, meets, goal)
+        if self._hedging is not None:
+            first, second = sorted(range(len(routes)), key=lambda i: -plain[i])[:2]
+            meets, paid = [], []
+            for j, route in enumerate(routes):
+                b = first if first != j else second
+                rescued, pays = self._hedge(route, routes[b], now)
+                meets.append(plain[j] + (1.0 - plain[j]) * rescued)
+                paid.append(costs[j] + pays * costs[b])
+            mix = lp_mix(paid, meets, goal)
+        else:
+            mix = lp_mix(costs, plain, goal)
+        for factor in RELAXATIONS[1:]:
             if mix:
-                return mix, meets
-        tails = [self._tail(r, now) for r in routes]
-        best = min(range(len(routes)), key=lambda i: (tails[i], costs[i]))
-        return [(best, 1.0)], meets
-
-    def _tail(self, route: Route, now: float) -> float:
-        """The route's TTFT at the target percentile (best effort ranks by it)."""
-        value = route.stats.quantile(now, self._slo.percentile)
-        return float("inf") if value is None else value
+                return mix
+            within = self._slo.ttft * factor
+            mix = lp_mix(costs, [self.meets(r, now, within) for r in routes], goal)
+        if mix:
+            return mix
+        tails = [_tail(r, now, goal) for r in routes]
+        return [(min(range(len(costs)), key=lambda i: (tails[i], costs[i])), 1.0)]
 
     def _pick(self, routes: Sequence[Route], mix: list[tuple[int, float]]) -> int:
         if len(mix) == 1:
@@ -130,14 +147,22 @@ class SLOStrategy:
     def order(self, routes: Sequence[Route], request: RequestInfo) -> list[Route]:
         if len(routes) <= 1:
             return list(routes)
+        now = request.now
+        target = self._slo.ttft
+        plain = [self.meets(r, now, target) for r in routes]
         costs = effective_costs(routes, request, self._floor)
-        mix, meets = self._mix(routes, costs, request)
         rng = self._rng
         if rng.random() < self._exploration:
             primary = rng.randrange(len(routes))
         else:
-            primary = self._pick(routes, mix)
+            primary = self._pick(routes, self._mix(routes, costs, plain, now))
         rest = sorted(
-            (i for i in range(len(routes)) if i != primary), key=lambda i: (-meets[i], costs[i])
+            (i for i in range(len(routes)) if i != primary), key=lambda i: (-plain[i], costs[i])
         )
         return [routes[primary], *(routes[i] for i in rest)]
+
+
+def _tail(route: Route, now: float, percentile: float) -> float:
+    """The route's TTFT at the target percentile (best effort ranks by it)."""
+    value = route.stats.quantile(now, percentile)
+    return float("inf") if value is None else value
