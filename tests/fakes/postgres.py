@@ -20,7 +20,7 @@ PG_PORT = 5432
 PG_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
 
 
-async def _execute(sql: str, dsn: str = PG_DSN) -> None:
+async def execute(sql: str, dsn: str = PG_DSN) -> None:
     conn = await asyncpg.connect(dsn, timeout=5)
     try:
         await conn.execute(sql)
@@ -30,7 +30,7 @@ async def _execute(sql: str, dsn: str = PG_DSN) -> None:
 
 def require_postgres() -> None:
     try:
-        asyncio.run(_execute("SELECT 1"))
+        asyncio.run(execute("SELECT 1"))
     except (OSError, asyncpg.PostgresError) as exc:
         reason = f"PostgreSQL at {PG_HOST}:{PG_PORT} database test is not reachable: {exc!r}"
         if os.environ.get("CI"):
@@ -43,7 +43,7 @@ def new_schema() -> str:
 
 
 def drop_schema(schema: str) -> None:
-    asyncio.run(_execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    asyncio.run(execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
 
 
 def schema_url(schema: str, host: str = PG_HOST, port: int = PG_PORT) -> str:

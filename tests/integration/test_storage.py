@@ -16,6 +16,7 @@ from hybridinference.storage import Store, open_store
 from hybridinference.storage.migrations import LATEST, MIGRATIONS
 from hybridinference.storage.retention import Pruner, RetentionPolicy, prune
 from hybridinference.storage.usage import UsageQuery, percentile
+from tests.fakes.postgres import execute as admin_sql
 from tests.fakes.postgres import postgres_schema, schema_url
 
 HOUR = 3600.0
@@ -249,3 +250,28 @@ async def test_the_background_pruner_keeps_only_recent_rows(store: Store) -> Non
 async def test_nul_characters_are_dropped_so_both_backends_take_the_row(store: Store) -> None:
     assert await store.write_requests([record(1, model="bad\x00model")]) == 1
     assert (await store.recent_requests(1))[0].model == "badmodel"
+
+
+def test_postgres_needs_no_database_privileges_beyond_its_own_schema() -> None:
+    """A least-privilege role that owns its schema (no CREATE on the database) can
+    migrate and write: the migration only creates a schema that is missing."""
+
+    async def as_role(url: str) -> tuple[list[int], int]:
+        store = open_store(url)
+        try:
+            return await store.migrate(), await store.write_requests([record(1)])
+        finally:
+            await store.aclose()
+
+    with postgres_schema() as schema:
+        role = f"{schema}_role"
+        asyncio.run(admin_sql(f'CREATE ROLE "{role}" LOGIN'))
+        try:
+            asyncio.run(admin_sql(f'CREATE SCHEMA "{schema}" AUTHORIZATION "{role}"'))
+            applied, written = asyncio.run(
+                as_role(schema_url(schema).replace("postgres@", f"{role}@"))
+            )
+            assert (applied, written) == ([m.version for m in MIGRATIONS], 1)
+        finally:
+            asyncio.run(admin_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            asyncio.run(admin_sql(f'DROP ROLE IF EXISTS "{role}"'))

@@ -19,8 +19,9 @@ import asyncpg
 
 from hybridinference.errors import ConfigError
 from hybridinference.schemas.keys import ApiKeyRecord, KeySpend
+from hybridinference.schemas.overrides import OverrideAudit, OverrideRecord
 from hybridinference.schemas.records import RequestRecord
-from hybridinference.storage import migrations
+from hybridinference.storage import migrations, overrides
 from hybridinference.storage.rows import (
     KEY_COLUMNS,
     KEY_FIELDS,
@@ -103,7 +104,12 @@ class PostgresStore:
         async with pool.acquire() as conn, conn.transaction():
             # Serialise concurrent starters on this schema; released at commit.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.schema)
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            # Only when missing: CREATE SCHEMA needs CREATE on the database even with
+            # IF NOT EXISTS, which a least-privilege role on ``public`` may not have.
+            if not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", self.schema
+            ):
+                await conn.execute(f'CREATE SCHEMA "{self.schema}"')
             await conn.execute(migrations.version_table_sql("DOUBLE PRECISION"))
             applied = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
             done: list[int] = []
@@ -243,6 +249,15 @@ class PostgresStore:
             [day_period(now), month_period(now)],
         )
         return spend_from_rows((tuple(row) for row in rows), now)
+
+    async def list_overrides(self) -> list[OverrideRecord]:
+        return await overrides.pg_list(await self._get_pool())
+
+    async def change_override(self, record: OverrideRecord, clear: bool) -> OverrideRecord | None:
+        return await overrides.pg_change(await self._get_pool(), record, clear)
+
+    async def override_audit(self, limit: int) -> list[OverrideAudit]:
+        return await overrides.pg_audit(await self._get_pool(), limit)
 
     async def ping(self) -> None:
         pool = await self._get_pool()
