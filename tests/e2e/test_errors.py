@@ -133,6 +133,10 @@ def test_malformed_body_is_400(gw: RunningGateway, body: str, fragment: str) -> 
         ({"stream_options": {"include_usage": "maybe"}}, "stream_options.include_usage"),
         ({"tools": "all of them"}, "tools"),
         ({"model": 42}, "model"),
+        # fields that take several types: named without pydantic's union member
+        ({"stop": 5}, "stop"),
+        ({"messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
+        ({"tool_choice": 1}, "tool_choice"),
     ],
 )
 def test_wrong_types_are_400_naming_the_field(
@@ -142,10 +146,17 @@ def test_wrong_types_are_400_naming_the_field(
     with pytest.raises(openai.BadRequestError) as caught:
         sdk(gw).chat.completions.create(**body)
     assert caught.value.param == param
-    assert caught.value.code == "invalid_value"
+    assert caught.value.code in ("invalid_value", "invalid_type")
     error = assert_envelope(caught.value.response, 400, "invalid_request_error", param)  # type: ignore[arg-type]
     assert param in error["message"]
     assert_serving(gw)
+
+
+def test_a_field_of_several_types_lists_them(gw: RunningGateway) -> None:
+    response = post(gw, json.dumps({"model": "ok", "messages": HI, "stop": 5}))
+    error = assert_envelope(response, 400, "invalid_request_error", "stop")
+    assert error["message"] == "Invalid type for 'stop': expected a string or an array."
+    assert error["code"] == "invalid_type"
 
 
 @pytest.mark.parametrize(

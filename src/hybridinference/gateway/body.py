@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from starlette.requests import ClientDisconnect, Request
 
 from hybridinference.errors import InvalidRequest, PayloadTooLarge
@@ -49,8 +50,18 @@ def validate(schema: type[BaseModel], data: dict[str, Any]) -> None:
     try:
         schema.model_validate(data, strict=True)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        loc = tuple(first["loc"])
+        tag_at = next((i for i, part in enumerate(loc) if _is_union_member(part)), None)
+        if tag_at is not None:  # "stop.str": the field is "stop", and it takes several types
+            field = ".".join(str(part) for part in loc[:tag_at])
+            raise InvalidRequest(
+                f"Invalid type for '{field}': expected {_alternatives(errors, loc[:tag_at])}.",
+                param=field,
+                code="invalid_type",
+            ) from None
+        field = ".".join(str(part) for part in loc) or None
         message = first["msg"]
         if first["type"] == "missing":
             message = "Field required"
@@ -59,3 +70,35 @@ def validate(schema: type[BaseModel], data: dict[str, Any]) -> None:
             param=field,
             code="invalid_value" if first["type"] != "missing" else "missing_required_parameter",
         ) from None
+
+
+#: how pydantic names the members of a plain union in an error location → what JSON calls it
+_JSON_TYPES = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "a boolean",
+    "list": "an array",
+    "tuple": "an array",
+    "dict": "an object",
+}
+
+
+def _is_union_member(part: int | str) -> bool:
+    return isinstance(part, str) and (part in _JSON_TYPES or "[" in part or part[:1].isupper())
+
+
+def _json_type(tag: str) -> str:
+    return _JSON_TYPES.get(tag.split("[", 1)[0], "an object")  # a model class: an object
+
+
+def _alternatives(errors: list[ErrorDetails], prefix: tuple[int | str, ...]) -> str:
+    """The JSON types the union at ``prefix`` accepts, in the order pydantic tried them."""
+    names: list[str] = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        if len(loc) > len(prefix) and loc[: len(prefix)] == prefix:
+            name = _json_type(str(loc[len(prefix)]))
+            if name not in names:
+                names.append(name)
+    return " or ".join(names)
