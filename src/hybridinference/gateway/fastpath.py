@@ -33,6 +33,11 @@ class GatewayApp(FastAPI):
     """FastAPI plus a direct lane for ``(method, path)`` pairs named in ``direct_lane``."""
 
     def __init__(self, **kwargs: Any) -> None:
+        # FastAPI's built-in OpenTelemetry instrumentation stays off: the gateway's own
+        # observability middleware opens the request spans and serves the metrics, and
+        # FastAPI's per-request check for a configured provider (environment lookups)
+        # alone cost about 4 % of the CPU per request (docs/performance.md).
+        kwargs.setdefault("telemetry", {"tracing": False, "metrics": False, "logs": False})
         super().__init__(**kwargs)
         self._direct: set[tuple[str, str]] = set()
 
