@@ -55,10 +55,10 @@ def validate(schema: type[BaseModel], data: dict[str, Any]) -> None:
         loc = tuple(first["loc"])
         tag_at = next((i for i, part in enumerate(loc) if _is_union_member(part)), None)
         if tag_at is not None:  # "stop.str": the field is "stop", and it takes several types
-            field = ".".join(str(part) for part in loc[:tag_at])
+            name = ".".join(str(part) for part in loc[:tag_at])
             raise InvalidRequest(
-                f"Invalid type for '{field}': expected {_alternatives(errors, loc[:tag_at])}.",
-                param=field,
+                f"Invalid type for '{name}': expected {_alternatives(errors, loc[:tag_at])}.",
+                param=name,
                 code="invalid_type",
             ) from None
         field = ".".join(str(part) for part in loc) or None
