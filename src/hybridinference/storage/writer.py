@@ -14,8 +14,9 @@ down or slow.
   forever, so one bad row cannot block the log.
 - If even the journal append fails, the rows are lost: counted in ``stats.lost``,
   ``stats.journal_failures``, and logged at ERROR — never silent.
-- ``aclose`` drains the queue, then replays the journal while the database takes it;
-  what is left stays on disk and is replayed at the next start.
+- ``aclose`` drains the queue, then replays the journal while the database takes it (for
+  at most ``SHUTDOWN_REPLAY_SECONDS``); what is left stays on disk and is replayed at the
+  next start.
 
 A process killed with SIGKILL loses only rows still in memory: those that arrived in the
 last ``flush_interval`` plus those of an in-flight write (at most ``write_timeout``).
@@ -36,6 +37,7 @@ from hybridinference.storage.redaction import Redactor
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF = 5.0
+SHUTDOWN_REPLAY_SECONDS = 10.0  # a longer backlog is left for the next start
 REPLAY_BATCHES = 4  # journal batches replayed per loop turn, so a backlog shrinks under load
 
 
@@ -116,7 +118,8 @@ class LogWriter:
                 await self._deliver(batch)
             if self._journal.pending and self._clock() >= self._retry_at:
                 await self._replay(REPLAY_BATCHES)
-        while self._journal.pending and await self._replay(1):
+        deadline = self._clock() + SHUTDOWN_REPLAY_SECONDS
+        while self._journal.pending and self._clock() < deadline and await self._replay(1):
             pass
         if self._journal.pending:
             logger.warning(
