@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -26,12 +26,14 @@ from hybridinference.gateway.metrics import budget_readings, routing_readings, w
 from hybridinference.gateway.middleware import RequestContextMiddleware
 from hybridinference.gateway.shared_routing import build_shared_routing
 from hybridinference.limits.build import build_limiter
+from hybridinference.observability.metrics import model_labels
 from hybridinference.observability.telemetry import (
     MULTIPROCESS_ENV,
     ObservabilityMiddleware,
     Telemetry,
 )
 from hybridinference.routing.build import build_routing
+from hybridinference.runtime import ConfigRuntime, Generation, first_generation
 from hybridinference.state import AppState
 from hybridinference.storage import data_dir
 from hybridinference.storage.runtime import start_storage
@@ -53,15 +55,22 @@ def key_hasher(config: GatewayConfig, env: Mapping[str, str]) -> KeyHasher:
 
 
 def create_app(
-    config: GatewayConfig, env: Mapping[str, str], *, rng: random.Random | None = None
+    config: GatewayConfig,
+    env: Mapping[str, str],
+    *,
+    rng: random.Random | None = None,
+    config_path: str | Path | None = None,
 ) -> FastAPI:
+    """``config_path``: the file ``config`` came from, watched and reloaded (hot reload);
+    None: the config is fixed (reload answers that there is no file)."""
     telemetry = Telemetry.from_config(config, env)
+    rng = rng or random.Random()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         storage = await start_storage(config.storage)
         store = storage.store
-        routing = build_routing(config, env, rng or random.Random())
+        routing = build_routing(config, env, rng)
         keys = KeyCache(
             store,
             key_hasher(config, env),
@@ -79,9 +88,17 @@ def create_app(
         )
         if shared is not None:
             shared.start()  # circuit and latency knowledge exchanged with other replicas
+        runtime = ConfigRuntime(
+            first_generation(config, routing, time.time()),
+            path=Path(config_path) if config_path is not None else None,
+            env=env,
+            store=store,
+            rng=rng,
+            wall_clock=time.time,
+            on_swap=_relabel(telemetry),
+        )
         state = AppState(
-            config=config,
-            routing=routing,
+            runtime=runtime,
             keys=keys,
             store=store,
             writer=writer,
@@ -97,6 +114,7 @@ def create_app(
             telemetry.metrics.add_source(routing_readings(state))
             telemetry.metrics.add_source(budget_readings(state))
             telemetry.metrics.add_source(limits_readings(limits))
+            telemetry.metrics.add_source(runtime.readings)
         telemetry.start(multiprocess=bool(env.get(MULTIPROCESS_ENV)))
         setattr(app.state, STATE_KEY, state)
         if routing.disabled_providers:
@@ -104,16 +122,19 @@ def create_app(
                 "providers disabled (key env var unset): %s", ", ".join(routing.disabled_providers)
             )
         routing.start()  # health probes and engine /metrics scrapes
+        await _first_overrides(runtime)
+        runtime.start()  # file watcher, SIGHUP, override polling
         try:
             yield
         finally:
+            await runtime.aclose()
             await telemetry.aclose()
             await keys.aclose()
             await limits.aclose()  # settles what is queued
             if shared is not None:
                 await shared.aclose()
             await storage.aclose()  # drains the log queue and journal, then closes the store
-            await routing.aclose()
+            await runtime.current.base.aclose()  # the routing of the last generation
 
     app = GatewayApp(
         title="HybridInference",
@@ -130,6 +151,25 @@ def create_app(
     app.add_middleware(ObservabilityMiddleware, telemetry=telemetry)  # inside the next one
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def _relabel(telemetry: Telemetry) -> Callable[[Generation], None]:
+    """After a swap: model labels for metrics from the new file's models."""
+
+    def relabel(generation: Generation) -> None:
+        if telemetry.metrics is not None:
+            models = generation.config.models
+            telemetry.metrics.set_models(model_labels((m.name, m.aliases) for m in models))
+
+    return relabel
+
+
+async def _first_overrides(runtime: ConfigRuntime) -> None:
+    """Serve the first request with the stored overrides already applied."""
+    try:
+        await runtime.refresh_overrides()
+    except Exception:  # the database may be away: the poller retries
+        logger.warning("runtime overrides not read at startup", exc_info=True)
 
 
 def add_edge_middleware(app: FastAPI, config: GatewayConfig, telemetry: Telemetry) -> None:

@@ -58,9 +58,10 @@ def app_from_env() -> object:
     """uvicorn factory: every worker process builds its own app from the same file."""
     from hybridinference.app import create_app
 
-    config = _load(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
+    path = os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)
+    config = _load(path)
     _configure_logging(config, os.environ.get(LOG_LEVEL_ENV, "info"))
-    return create_app(config, dict(os.environ))
+    return create_app(config, dict(os.environ), config_path=path)  # watched: hot reload
 
 
 def _configure_logging(config: GatewayConfig, level: str) -> None:

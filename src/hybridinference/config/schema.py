@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from hybridinference.config.flags import FeatureFlags, ModelFlags, ReloadConfig
 from hybridinference.config.limits import LimitsConfig
 from hybridinference.config.routing import (
     HealthConfig,
@@ -198,6 +199,7 @@ class ModelConfig(Strict):
     max_output_tokens: int | None = Field(None, gt=0)
     owned_by: str = "hybridinference"
     description: str = ""
+    flags: ModelFlags | None = Field(None, description="Per-model feature flags.")
 
 
 class CorsConfig(Strict):
@@ -333,6 +335,8 @@ class GatewayConfig(Strict):
     dashboard: DashboardConfig = DashboardConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     limits: LimitsConfig = LimitsConfig()
+    flags: FeatureFlags = FeatureFlags()
+    reload: ReloadConfig = ReloadConfig()
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: tuple[ModelConfig, ...] = ()
 

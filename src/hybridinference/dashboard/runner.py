@@ -75,7 +75,7 @@ def start_dashboard(
     log_level: str = "info",
 ) -> DashboardThread | None:
     """Start the dashboard when ``dashboard.enabled``; None when it is turned off."""
-    if not config.dashboard.enabled:
+    if not (config.dashboard.enabled and config.flags.dashboard):
         return None
     settings = DashboardSettings(
         gateway_url=gateway_url(config, gateway_host, gateway_port),

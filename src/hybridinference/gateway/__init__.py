@@ -6,6 +6,8 @@
 - ``models``, ``health``, ``admin``: the other endpoints.
 - ``usage``: analytics (``/admin/usage``; a key's own ``/v1/usage``).
 - ``routing_admin``: health, circuits, load and latency per route (``/admin/routing``).
+- ``config_admin``: config version and hot reload (``/admin/config``), runtime overrides
+  (``/admin/overrides``).
 - ``requests_admin``: the request log (``/admin/requests``; a key's own ``/v1/usage/requests``).
 - ``exchange``: one request's lifecycle and its single log row.
 - ``limits``: per-key rate limits and budgets (check before dispatch, settle after);
@@ -24,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from hybridinference.gateway import admin, health, inference, metrics, models
+from hybridinference.gateway.config_admin import include_config_admin
 from hybridinference.gateway.messages import include_messages_routes
 from hybridinference.gateway.requests_admin import include_request_routes
 from hybridinference.gateway.routing_admin import include_routing_admin
@@ -123,3 +126,4 @@ def include_routes(app: FastAPI) -> None:
     include_usage_routes(app)
     include_request_routes(app)
     include_routing_admin(app)
+    include_config_admin(app)

@@ -239,6 +239,10 @@ class RequestMetrics:
         self.key_tokens.labels(record.key_id).inc(record.total_tokens)
         self.key_cost.labels(record.key_id).inc(record.cost)
 
+    def set_models(self, models: Mapping[str, str]) -> None:
+        """New model labels after a config reload (names and aliases → model name)."""
+        self._models = dict(models)
+
     # -- state, read at scrape time ---------------------------------------------------
 
     def add_source(self, source: ReadingSource) -> None:

@@ -84,6 +84,18 @@ STATE_METRICS: Mapping[str, StateMetric] = {
     "auth_throttled": StateMetric(
         "counter", "Requests refused (429) because their address failed authentication often."
     ),
+    "config_info": StateMetric(
+        "gauge",
+        "1 per process serving this config version (file hash); workers add up.",
+        ("version",),
+    ),
+    "config_reloads": StateMetric("counter", "Config reloads by result.", ("result",)),
+    "config_overrides": StateMetric(
+        "gauge", "Runtime overrides applied on top of the config file.", (), "livemax"
+    ),
+    "config_overrides_stale": StateMetric(
+        "gauge", "Runtime overrides naming a model or route the file no longer has.", (), "livemax"
+    ),
     "auth_throttle_addresses": StateMetric(
         "gauge", "Client addresses with recent failed authentications being tracked."
     ),

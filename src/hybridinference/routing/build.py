@@ -1,9 +1,19 @@
 """Config → routing: adapters from the registry, routes per model (each with its own
 statistics, circuit breaker and quota; probe health shared per provider), a strategy
-per model, and the health monitor that probes providers and scrapes local engines."""
+per model, and the health monitor that probes providers and scrapes local engines.
+
+Hot reload builds the next routing from the ``previous`` one: a provider whose config is
+unchanged keeps its adapter (pooled connections) and probe health; a route (same model,
+same provider/upstream model) on a kept adapter keeps its load, latency statistics,
+circuit and quota; a model whose effective config is unchanged keeps its strategy and
+hedge budget. ``retire`` then stops the old generation, closing only the adapters the
+new one dropped, once their in-flight calls are done.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -14,9 +24,11 @@ import aiohttp
 from hybridinference.adapters.base import Adapter
 from hybridinference.adapters.http import create_session
 from hybridinference.adapters.registry import BuildContext, build_adapter, provider_enabled
-from hybridinference.config.schema import GatewayConfig, ProviderConfig
+from hybridinference.config.flags import flag_table
+from hybridinference.config.schema import GatewayConfig, ModelConfig, ProviderConfig
 from hybridinference.errors import ConfigError
 from hybridinference.limits.build import build_upstream_limits
+from hybridinference.limits.upstream import UpstreamLimits
 from hybridinference.routing.circuit import CircuitBreaker, CircuitSettings
 from hybridinference.routing.engine_load import MetricsScraper
 from hybridinference.routing.health import (
@@ -32,6 +44,7 @@ from hybridinference.routing.stats import LatencyStats
 from hybridinference.routing.strategies import STRATEGIES
 
 METRICS_PROFILES = ("vllm", "sglang")
+DRAIN_POLL = 0.1  # seconds between looks at a retired generation's in-flight calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +54,8 @@ class Routing:
     disabled_providers: tuple[str, ...]
     health: HealthMonitor
     session: aiohttp.ClientSession | None = None  # for engine /metrics scrapes
+    source: GatewayConfig | None = None  # what it was built from (reload compares)
+    accounts: UpstreamLimits | None = None
 
     def start(self) -> None:
         """Start the health monitor (probes and scrapes); call inside the event loop."""
@@ -55,13 +70,30 @@ class Routing:
 
 
 def check_strategies(config: GatewayConfig) -> None:
-    for index, model in enumerate(config.models):
-        if model.strategy not in STRATEGIES:
-            known = ", ".join(sorted(STRATEGIES))
-            raise ConfigError(
-                f"models[{index}].strategy: unknown strategy {model.strategy!r} "
-                f"(expected one of: {known})"
-            )
+    known = ", ".join(sorted(STRATEGIES))
+    named: list[tuple[str, str | None]] = [("flags.strategy", config.flags.strategy)]
+    for i, m in enumerate(config.models):
+        named.append((f"models[{i}].strategy", m.strategy))
+        named.append((f"models[{i}].flags.strategy", m.flags.strategy if m.flags else None))
+    for where, strategy in named:
+        if strategy and strategy not in STRATEGIES:
+            raise ConfigError(f"{where}: unknown strategy {strategy!r} (expected one of: {known})")
+
+
+def effective_models(config: GatewayConfig) -> tuple[ModelConfig, ...]:
+    """The models with the routing flags folded in: the strategy flag replaces the
+    model's strategy; the hedging flag off turns its hedging off."""
+    table = flag_table(config)
+    out = []
+    for model in config.models:
+        flags = table.for_model(model.name)
+        update: dict[str, object] = {}
+        if flags.strategy and flags.strategy != model.strategy:
+            update["strategy"] = flags.strategy
+        if model.hedging.enabled and not flags.hedging:
+            update["hedging"] = model.hedging.model_copy(update={"enabled": False})
+        out.append(model.model_copy(update=update) if update else model)
+    return tuple(out)
 
 
 def metrics_url(provider: ProviderConfig) -> str | None:
@@ -74,6 +106,61 @@ def metrics_url(provider: ProviderConfig) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """What the previous generation hands on (empty for a first build)."""
+
+    adapters: Mapping[str, Adapter]
+    health: Mapping[str, ProviderHealth]
+    routes: Mapping[tuple[str, str], Route]
+    models: Mapping[str, RoutedModel]
+    accounts: UpstreamLimits | None
+
+    @classmethod
+    def of(cls, config: GatewayConfig, previous: Routing | None) -> _Kept:
+        if previous is None or previous.source is None:
+            return cls({}, {}, {}, {}, None)
+        old = previous.source
+        same = old.timeouts == config.timeouts
+        adapters = {
+            name: adapter
+            for name, adapter in previous.adapters.items()
+            if same and config.providers.get(name) == old.providers.get(name)
+        }
+        routes = {
+            (routed.routes.name, route.name): route
+            for routed in previous.manager.models
+            for route in (*routed.routes.routes, *routed.parked)
+            if route.provider in adapters
+        }
+        health = {route.provider: route.health for route in routes.values()}
+        models = {routed.routes.name: routed for routed in previous.manager.models}
+        accounts = previous.accounts if old.limits == config.limits else None
+        return cls(adapters, health, routes, models, accounts)
+
+
+def _carry(built: Route, old: Route | None, circuit: CircuitSettings) -> Route:
+    """``built`` with the live parts of the same route in the previous generation."""
+    if old is None:
+        return built
+    keep_circuit = old.circuit.settings == circuit
+    carried = dataclasses.replace(
+        built,
+        load=old.load,
+        stats=old.stats,
+        circuit=old.circuit if keep_circuit else built.circuit,
+    )
+    if old.limits == built.limits:  # the same quota object: usage keeps counting in one place
+        object.__setattr__(carried, "quota", old.quota)
+    else:
+        carried.quota.day, carried.quota.tokens, carried.quota.cost = (
+            old.quota.day,
+            old.quota.tokens,
+            old.quota.cost,
+        )
+    return carried
+
+
 def build_routing(
     config: GatewayConfig,
     env: Mapping[str, str],
@@ -81,22 +168,30 @@ def build_routing(
     *,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
+    previous: Routing | None = None,
 ) -> Routing:
+    """The routing for ``config``; with ``previous``, reusing its live parts (see above).
+    Raises ``ConfigError`` before anything is started or closed."""
     check_strategies(config)
+    accounts = build_upstream_limits(config)  # validates limits.upstream
+    kept = _Kept.of(config, previous)
     ctx = BuildContext(env=env, timeouts=config.timeouts)
     adapters: dict[str, Adapter] = {}
     disabled = []
     for name, provider in config.providers.items():
-        if provider_enabled(provider, env):
+        if name in kept.adapters:
+            adapters[name] = kept.adapters[name]
+        elif provider_enabled(provider, env):
             adapters[name] = build_adapter(name, provider, ctx)
         else:
             disabled.append(name)
-    health = {name: ProviderHealth() for name in adapters}
+    health = {name: kept.health.get(name) or ProviderHealth() for name in adapters}
     loads: dict[str, list[RouteLoad]] = {name: [] for name in adapters}
     circuit = CircuitSettings.from_config(config.health)
     window, long_window = config.health.latency_window, config.health.latency_long_window
     models: dict[str, RoutedModel] = {}
-    for model in config.models:
+    fallbacks = flag_table(config)
+    for model in effective_models(config):
         routes = []
         for route in model.routes:
             if route.provider not in adapters:
@@ -117,19 +212,19 @@ def build_routing(
                 circuit=CircuitBreaker(circuit),
                 health=health[route.provider],
             )
+            built = _carry(built, kept.routes.get((model.name, built.name)), circuit)
             loads[route.provider].append(built.load)
             routes.append(built)
         if routes:  # a model whose every provider is disabled is hidden, not an error
-            strategy = STRATEGIES[model.strategy](model, random.Random(rng.random()))
-            budget = HedgeBudget(model.hedging.budget if model.hedging.enabled else 0.0)
-            models[model.name] = RoutedModel(ModelRoutes(model, tuple(routes)), strategy, budget)
+            allow = fallbacks.for_model(model.name).fallbacks
+            models[model.name] = _routed(model, tuple(routes), kept, rng, allow)
     manager = RoutingManager(
         models,
         max_attempts=config.routing.max_attempts,
         rng=rng,
         clock=clock,
         wall_clock=wall_clock,
-        accounts=build_upstream_limits(config),
+        accounts=kept.accounts or accounts,
     )
     probes = [ProbeTarget(name, adapters[name], health[name]) for name in adapters]
     urls = {name: metrics_url(config.providers[name]) for name in adapters if loads[name]}
@@ -142,4 +237,49 @@ def build_routing(
     monitor = HealthMonitor(
         probes, scrapes, config.health, rng=random.Random(rng.random()), clock=clock
     )
-    return Routing(manager, adapters, tuple(disabled), monitor, session)
+    return Routing(
+        manager, adapters, tuple(disabled), monitor, session, config, kept.accounts or accounts
+    )
+
+
+def _routed(
+    model: ModelConfig,
+    routes: tuple[Route, ...],
+    kept: _Kept,
+    rng: random.Random,
+    fallbacks: bool,
+) -> RoutedModel:
+    """A model's routing: its strategy and hedge budget kept when its config is unchanged
+    (round-robin position, SLO credit, hedges spent)."""
+    old = kept.models.get(model.name)
+    if old is not None and old.routes.config == model:
+        strategy, budget = old.strategy, old.budget
+    else:
+        strategy = STRATEGIES[model.strategy](model, random.Random(rng.random()))
+        budget = HedgeBudget(model.hedging.budget if model.hedging.enabled else 0.0)
+    return RoutedModel(ModelRoutes(model, routes), strategy, budget, fallbacks=fallbacks)
+
+
+async def retire(old: Routing, new: Routing, *, drain_timeout: float) -> None:
+    """Stop ``old`` after ``new`` took over: its probes and scrapes now, the adapters
+    ``new`` does not use once their in-flight calls end (at most ``drain_timeout``)."""
+    await old.health.aclose()
+    if old.session is not None and old.session is not new.session:
+        await old.session.close()
+    kept = {id(adapter) for adapter in new.adapters.values()}
+    dropped = [a for a in old.adapters.values() if id(a) not in kept]
+    if not dropped:
+        return
+    gone = {id(a) for a in dropped}
+    busy = [
+        route.load
+        for routed in old.manager.models
+        for route in (*routed.routes.routes, *routed.parked)
+        if id(route.adapter) in gone
+    ]
+    for _ in range(max(1, int(drain_timeout / DRAIN_POLL))):  # polled: no hook on the loads
+        if not any(load.in_flight > 0 for load in busy):
+            break
+        await asyncio.sleep(DRAIN_POLL)
+    for adapter in dropped:
+        await adapter.aclose()

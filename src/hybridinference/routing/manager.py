@@ -60,6 +60,9 @@ class RoutedModel:
     strategy: Strategy
     budget: HedgeBudget = dataclasses.field(default_factory=lambda: HedgeBudget(0.0))
     sort: str | None = None  # set by a ``:floor``/``:nitro`` suffix
+    fallbacks: bool = True  # flags.fallbacks: off means one attempt, no failover
+    visibility: str = "public"  # runtime override: "unlisted" (not listed), "hidden" (404)
+    parked: tuple[Route, ...] = ()  # routes a runtime override took out (shown, not used)
 
 
 def capable(route: Route, info: RequestInfo) -> bool:
@@ -95,6 +98,8 @@ class RoutingManager:
         self._models = dict(models)
         self._lookup: dict[str, RoutedModel] = {}
         for routed in models.values():
+            if routed.visibility == "hidden":
+                continue
             for name in (routed.routes.name, *routed.routes.config.aliases):
                 self._lookup[name] = routed
                 for suffix, sort in SUFFIXES.items():
@@ -105,6 +110,7 @@ class RoutingManager:
         self._complete: Opener[JSONObject] = CompleteOpener(self.clocks)
         self._stream: Opener[OpenStream] = StreamOpener(self.clocks)
         self._accounts = accounts  # provider account limits, 429 back-off (limits.upstream)
+        self._clock_fns = (clock, wall_clock)
         if accounts is not None:
             self._complete = accounts.wrap(self._complete)
             self._stream = accounts.wrap(self._stream)
@@ -112,6 +118,19 @@ class RoutingManager:
     @property
     def models(self) -> tuple[RoutedModel, ...]:
         return tuple(self._models.values())
+
+    def with_models(self, models: Mapping[str, RoutedModel]) -> RoutingManager:
+        """The same settings (attempts, clocks, account limits) over other models: how
+        runtime overrides swap the routing without rebuilding it."""
+        clock, wall_clock = self._clock_fns
+        return RoutingManager(
+            models,
+            max_attempts=self._max_attempts,
+            rng=self._rng,
+            clock=clock,
+            wall_clock=wall_clock,
+            accounts=self._accounts,
+        )
 
     @property
     def accounts(self) -> UpstreamLimits | None:
@@ -145,6 +164,8 @@ class RoutingManager:
     ) -> list[Route]:
         """The routes to try for this request, in order (at most ``max_attempts``)."""
         name = routed.routes.name
+        if not routed.routes.routes:  # every route disabled by a runtime override
+            raise NoRouteAvailable(f"No route can serve {name!r} right now.", retry_after=30.0)
         fit = [r for r in routed.routes.routes if capable(r, info)]
         if not fit:
             raise InvalidRequest(
@@ -171,14 +192,14 @@ class RoutingManager:
         sort = prefs.sort if prefs is not None and prefs.sort else routed.sort
         if sort is not None or prefs is not None:
             ordered = arrange(ordered, sort, prefs, info)
-        return ordered[: self._max_attempts]
+        return ordered[: self._max_attempts if routed.fallbacks else 1]
 
     def _plan(self, routed: RoutedModel, body: JSONObject, allowed: Allowed) -> Plan:
         options = parse_options(body)
         prefs = options.provider if options is not None else None
         info = self.info(routed, body)
         routes = self.candidates(routed, info, prefs)
-        if options is not None and not isinstance(allowed, _Unset):
+        if options is not None and routed.fallbacks and not isinstance(allowed, _Unset):
             for fallback in options.models:
                 other = self.resolve(fallback, allowed)
                 if other is not routed:
@@ -239,7 +260,12 @@ class RoutingManager:
                 "model": routed.routes.name,
                 "strategy": routed.strategy.name,
                 "hedging": routed.budget.describe(),
-                "routes": [_describe(route, now, day) for route in routed.routes.routes],
+                "visibility": routed.visibility,
+                "routes": [
+                    {**_describe(route, now, day), "enabled": enabled}
+                    for enabled, routes in ((True, routed.routes.routes), (False, routed.parked))
+                    for route in routes
+                ],
             }
             for routed in self._models.values()
         ]

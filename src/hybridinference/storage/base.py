@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from hybridinference.schemas.keys import ApiKeyRecord, KeySpend
+from hybridinference.schemas.overrides import OverrideAudit, OverrideRecord
 from hybridinference.schemas.records import RequestRecord
 from hybridinference.storage.usage import UsageQuery, UsageRow
 
@@ -56,6 +57,17 @@ class Store(Protocol):
 
     async def key_spend(self, now: float) -> dict[str, KeySpend]:
         """Spend of every key that has any in the UTC day and month containing ``now``."""
+
+    async def list_overrides(self) -> list[OverrideRecord]:
+        """Every active runtime override (``routing.overrides``)."""
+
+    async def change_override(self, record: OverrideRecord, clear: bool) -> OverrideRecord | None:
+        """Set ``record`` (or with ``clear`` delete the override it names) and append the
+        audit entry, in one transaction; returns the previous override, if any (a clear
+        of nothing changes and audits nothing)."""
+
+    async def override_audit(self, limit: int) -> list[OverrideAudit]:
+        """The latest audit entries, newest first."""
 
     async def ping(self) -> None:
         """Raises when the database cannot be reached."""

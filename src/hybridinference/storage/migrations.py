@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from hybridinference.storage.overrides import tables as override_tables
+
 VERSION_TABLE = "schema_migrations"
 
 
@@ -123,6 +125,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         {
             "sqlite": ("ALTER TABLE requests ADD COLUMN trace_id TEXT",),
             "postgresql": ("ALTER TABLE requests ADD COLUMN trace_id TEXT",),
+        },
+    ),
+    Migration(
+        5,
+        "runtime config overrides and their audit",
+        {
+            "sqlite": override_tables("REAL", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+            "postgresql": override_tables("DOUBLE PRECISION", "BIGSERIAL PRIMARY KEY"),
         },
     ),
 )

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hybridinference.schemas.keys import ApiKeyRecord, KeySpend
+from hybridinference.schemas.overrides import OverrideAudit, OverrideRecord
 from hybridinference.schemas.records import RequestRecord
-from hybridinference.storage import migrations
+from hybridinference.storage import migrations, overrides
 from hybridinference.storage.rows import (
     KEY_COLUMNS,
     REQUEST_COLUMNS,
@@ -247,6 +248,15 @@ class SQLiteStore:
             ).fetchall()
         )
         return spend_from_rows(rows, now)
+
+    async def list_overrides(self) -> list[OverrideRecord]:
+        return await self._run(overrides.lite_list)
+
+    async def change_override(self, record: OverrideRecord, clear: bool) -> OverrideRecord | None:
+        return await self._run(lambda conn: overrides.lite_change(conn, record, clear))
+
+    async def override_audit(self, limit: int) -> list[OverrideAudit]:
+        return await self._run(lambda conn: overrides.lite_audit(conn, limit))
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
