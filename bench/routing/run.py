@@ -17,18 +17,8 @@ import time
 import numpy as np
 from bench.routing.hindsight import Hindsight, solve
 from bench.routing.scenario import SCENARIOS, Scenario, make_trace
-from bench.routing.simulate import Policy, Result, Simulation
-
-POLICIES = (
-    Policy("weighted", "weighted"),
-    Policy("round_robin", "round_robin"),
-    Policy("least_busy", "least_busy"),
-    Policy("latency", "latency"),
-    Policy("cost", "cost"),
-    Policy("local_first", "local_first"),
-    Policy("slo", "slo"),
-    Policy("slo + hedging", "slo", hedging=True),
-)
+from bench.routing.simulate import POLICY_DEFAULTS as POLICIES
+from bench.routing.simulate import Result, Simulation
 
 
 def _seconds(value: float) -> str:
@@ -49,12 +39,14 @@ def row(result: Result, scenario: Scenario, optimum: Hindsight | None) -> list[s
         f"{result.cost:.2f}",
         relative,
         f"{result.hedged}",
+        " ".join(f"{k} {v / len(ttft):.0%}" for k, v in result.served.items() if v),
+        f"{result.quota_used:.0%}",
         f"{result.wall_seconds:.1f}",
     ]
 
 
 HEADER = ["strategy", "p50 TTFT s", "p99 TTFT s", "SLO violations", "cost $", "vs hindsight"]
-HEADER += ["hedged", "wall s"]
+HEADER += ["hedged", "served by", "quota used", "wall s"]
 
 
 def render(rows: list[list[str]], markdown: bool) -> str:

@@ -70,12 +70,26 @@ class Policy:
         )
 
 
+POLICY_DEFAULTS = (
+    Policy("weighted", "weighted"),
+    Policy("round_robin", "round_robin"),
+    Policy("least_busy", "least_busy"),
+    Policy("latency", "latency"),
+    Policy("cost", "cost"),
+    Policy("local_first", "local_first"),
+    Policy("slo", "slo"),
+    Policy("slo + hedging", "slo", hedging=True),
+)
+
+
 @dataclass
 class Result:
     label: str
     ttft: np.ndarray  # per request, seconds; inf when every attempt failed
     cost: float
     hedged: int
+    served: dict[str, int] = field(default_factory=dict)  # requests per winning route
+    quota_used: float = 0.0
     wall_seconds: float = 0.0
 
 
@@ -143,6 +157,7 @@ class Simulation:
         self.cost = 0.0
         self.last_scrape = -math.inf
         self._backup_ttft = 0.0
+        self.served = [0] * len(self.routes)
 
     def later(self, at: float, action: Callable[..., None], *args: Any) -> None:
         self.seq += 1
@@ -256,6 +271,7 @@ class Simulation:
         self.later(end, self._finish, j, slot, end)
 
     def won(self, i: int, j: int, started: float, first: float) -> None:
+        self.served[j] += 1
         self.cost += self.price(j, i, full=True)
         self.later(first, self._ok, j, i, first, first - started)
 
@@ -290,4 +306,6 @@ class Simulation:
                 continue
             ordered = strategy.order(eligible, info)[:MAX_ATTEMPTS]
             ttfts[i] = self.serve(i, ordered, now)
-        return Result(self.policy.label, ttfts, self.cost, self.budget.hedged)
+        served = {r.name: count for r, count in zip(routes, self.served, strict=True)}
+        quota = max((r.quota.used(0) for r in routes if r.quota.active), default=0.0)
+        return Result(self.policy.label, ttfts, self.cost, self.budget.hedged, served, quota)
