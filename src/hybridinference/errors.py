@@ -10,6 +10,7 @@ as class attributes, so nobody branches on the class::
     │   ├── PermissionDenied          403     permission_error
     │   ├── NotFound                  404     not_found_error
     │   │   └── ModelNotFound         404     not_found_error
+    │   ├── RequestTimeout            408     invalid_request_error        body too slow
     │   ├── PayloadTooLarge           413     invalid_request_error
     │   └── RateLimited               429     rate_limit_error
     ├── UpstreamError                 502     upstream_error          yes
@@ -101,6 +102,11 @@ class NotFound(ClientError):
 
 class ModelNotFound(NotFound):
     code = "model_not_found"
+
+
+class RequestTimeout(ClientError):
+    status_code = 408
+    code = "request_timeout"
 
 
 class PayloadTooLarge(ClientError):

@@ -216,6 +216,9 @@ class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    body_timeout: float = Field(
+        30.0, gt=0, description="Seconds a request body may take to arrive (then 408)."
+    )
     trusted_proxies: tuple[IPvAnyNetwork, ...] = Field(
         (),
         description="CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP is believed "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -9,7 +10,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.requests import ClientDisconnect, Request
 
-from hybridinference.errors import InvalidRequest, PayloadTooLarge
+from hybridinference.errors import InvalidRequest, PayloadTooLarge, RequestTimeout
+from hybridinference.gateway.deps import app_state
 from hybridinference.gateway.exchange import ClientDisconnected
 
 
@@ -19,14 +21,21 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
         raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
+    # a body trickled in (slowloris) must not hold a connection and a task for ever
+    timeout = app_state(request).config.server.body_timeout
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(
+                        f"Request body is larger than the limit of {limit} bytes."
+                    )
+                chunks.append(chunk)
     except ClientDisconnect:  # gone mid-upload: a 499 like any disconnect, not a 500
         raise ClientDisconnected from None
+    except TimeoutError:
+        raise RequestTimeout(f"Request body did not arrive within {timeout:g} s.") from None
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if not raw:
         raise InvalidRequest("Request body is empty: expected a JSON object.")

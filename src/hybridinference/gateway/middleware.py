@@ -10,6 +10,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+#: a request head larger than this is refused (431) before any endpoint sees it; the
+#: parser has buffered it by then, so the edge proxy should cap it lower (nginx: 8 KiB lines)
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADERS = 256
+_TOO_LARGE = (
+    b'{"error":{"message":"Request headers are too large.","type":"invalid_request_error",'
+    b'"param":null,"code":"headers_too_large"}}'
+)
+
+
+async def _too_large_head(request_id: bytes, send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 431,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(_TOO_LARGE)).encode()),
+                (b"connection", b"close"),
+                (REQUEST_ID_HEADER, request_id),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _TOO_LARGE})
 
 
 class RequestContextMiddleware:
@@ -24,15 +48,21 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id: bytes | None = None
+        head_bytes = 0
+        seen_id = False
         for name, value in scope["headers"]:
-            if name == REQUEST_ID_HEADER:
+            head_bytes += len(name) + len(value) + 4
+            if name == REQUEST_ID_HEADER and not seen_id:  # only the first one counts
+                seen_id = True
                 if _SAFE_ID.match(value):
                     request_id = value
-                break
         if request_id is None:
             request_id = secrets.token_hex(12).encode()
         scope["hybridinference.request_id"] = request_id.decode()
         scope["hybridinference.started"] = time.perf_counter()
+        if head_bytes > MAX_HEADER_BYTES or len(scope["headers"]) > MAX_HEADERS:
+            await _too_large_head(request_id, send)
+            return
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
