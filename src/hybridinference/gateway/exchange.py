@@ -48,7 +48,8 @@ class Exchange:
         self.stream = False
         self.client_ip = client_address(scope, state.config.server.trusted_proxies)
         self.trace_id: str | None = scope.get("hybridinference.trace_id")
-        self.content: dict[str, Any] | None = {} if state.config.storage.store_content else None
+        # flags.content_logging (default: storage.store_content); per model once resolved
+        self.content: dict[str, Any] | None = {} if state.flags.default.content_logging else None
         self._finished = False
         self.ticket: Admission | None = None  # a rate-limit reservation to settle
         self.limit_headers: dict[str, str] = {}

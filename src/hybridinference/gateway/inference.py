@@ -24,6 +24,7 @@ from hybridinference.gateway.exchange import (
     Exchange,
     cancel_on_disconnect,
 )
+from hybridinference.gateway.reasoning import strip_reasoning, strip_stream
 from hybridinference.gateway.responses import EventStreamResponse, JSONResponse, error_response
 from hybridinference.gateway.streaming import relay
 from hybridinference.schemas.openai import (
@@ -50,12 +51,14 @@ async def serve_inference(
         model: str = body["model"]
         exchange.model = model
         allowed = exchange.principal.allowed_models
-        routed = state.routing.manager.resolve(model, allowed)
+        manager = state.routing.manager  # read once: the request stays on one generation
+        routed = manager.resolve(model, allowed)
+        flags = state.flags.for_model(routed.routes.name)
+        exchange.content = {} if flags.content_logging else None
         if state.limits is not None:  # no I/O when the key has no limit
             await state.limits.check(exchange, body, routed, _declared_size(headers))
         if exchange.content is not None:
             exchange.content["request"] = body
-        manager = state.routing.manager
         if body.get("stream") and endpoint is not Endpoint.EMBEDDINGS:
             exchange.stream = True
             options = body.get("stream_options")
@@ -64,6 +67,8 @@ async def serve_inference(
                 request.receive,
                 manager.open_stream(routed, endpoint, body, exchange.trace, allowed),
             )
+            if not flags.reasoning_passthrough:
+                opened = strip_stream(opened)
             return EventStreamResponse(
                 relay(opened, exchange, model, include_usage),
                 headers=exchange.route_headers(),
@@ -75,6 +80,8 @@ async def serve_inference(
         exchange.trace.mark_first_token()
         exchange.trace.usage = Usage.from_openai(result.get("usage"))
         result["model"] = model
+        if not flags.reasoning_passthrough:
+            strip_reasoning(result)
         if exchange.content is not None:
             exchange.content["response"] = result
         exchange.finish(200)

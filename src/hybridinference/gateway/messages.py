@@ -19,7 +19,7 @@ from starlette.responses import Response
 from hybridinference.adapters.anthropic_inbound import to_openai_request
 from hybridinference.adapters.anthropic_response import to_anthropic_message
 from hybridinference.adapters.base import Endpoint
-from hybridinference.errors import GatewayError
+from hybridinference.errors import GatewayError, NotFound
 from hybridinference.gateway.anthropic_errors import anthropic_error_response
 from hybridinference.gateway.auth import presented_key
 from hybridinference.gateway.body import read_json_object, validate
@@ -41,6 +41,7 @@ from hybridinference.schemas.usage import Usage
 
 #: a rough, tokenizer-free estimate (bytes of JSON per token) for count_tokens
 BYTES_PER_TOKEN = 4
+ENDPOINT_OFF = "The Anthropic Messages API is turned off on this gateway."
 
 
 async def create_message(request: Request) -> Response | EventStreamResponse:
@@ -51,6 +52,8 @@ async def create_message(request: Request) -> Response | EventStreamResponse:
         exchange.principal = await state.keys.authenticate(
             presented_key(headers.get("authorization"), headers.get("x-api-key"))
         )
+        if not state.config.flags.anthropic_endpoint:
+            raise NotFound(ENDPOINT_OFF)
         native = await read_json_object(request, state.config.server.max_body_bytes)
         validate(MessagesRequest, native)
         model: str = native["model"]
@@ -106,6 +109,8 @@ async def count_tokens(request: Request) -> Response:
         exchange.principal = await state.keys.authenticate(
             presented_key(headers.get("authorization"), headers.get("x-api-key"))
         )
+        if not state.config.flags.anthropic_endpoint:
+            raise NotFound(ENDPOINT_OFF)
         body = await read_json_object(request, state.config.server.max_body_bytes)
         validate(CountTokensRequest, body)
         exchange.model = body["model"]

@@ -16,7 +16,8 @@ from hybridinference.routing.manager import RoutedModel
 
 def describe(routed: RoutedModel, created: int) -> dict[str, Any]:
     config = routed.routes.config
-    cheapest = min(routed.routes.routes, key=lambda r: (r.pricing.input, r.pricing.output))
+    routes = routed.routes.routes or routed.parked  # every route disabled: list the parked
+    cheapest = min(routes, key=lambda r: (r.pricing.input, r.pricing.output))
     return {
         "id": config.name,
         "object": "model",
@@ -50,9 +51,13 @@ async def list_models(request: Request) -> JSONResponse:
     data = [
         describe(routed, created)
         for routed in state.routing.manager.models
-        if allowed is None
-        or routed.routes.name in allowed
-        or any(a in allowed for a in routed.routes.config.aliases)
+        if routed.visibility == "public"  # a runtime override may unlist or hide a model
+        and routed.routes.routes
+        and (
+            allowed is None
+            or routed.routes.name in allowed
+            or any(a in allowed for a in routed.routes.config.aliases)
+        )
     ]
     return JSONResponse({"object": "list", "data": data})
 
