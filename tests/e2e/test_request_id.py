@@ -81,3 +81,17 @@ def test_route_header_names_the_provider_endpoint(gateway: RunningGateway) -> No
     ) as raw:
         assert raw.headers["x-hybridinference-route"] == "demo/demo-1"
     assert "x-hybridinference-route" not in chat(gateway, "nope").headers
+
+
+def test_a_reused_client_id_still_gets_its_own_row(gateway: RunningGateway) -> None:
+    client = sdk(gateway)
+    for _ in range(3):
+        raw = client.chat.completions.with_raw_response.create(
+            model="ok", messages=HI, extra_headers={"X-Request-ID": "same-id"}
+        )
+        assert raw.headers["x-request-id"] == "same-id"
+    rows = gateway.wait_rows(3, "request_id LIKE ?", ("same-id%",))
+    ids = sorted(r["request_id"] for r in rows)
+    assert len(ids) == 3 and ids[0] == "same-id"
+    assert all(i.startswith("same-id~") for i in ids[1:])
+    assert sum(r["total_tokens"] for r in rows) == 3 * rows[0]["total_tokens"] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections import OrderedDict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,12 +37,31 @@ async def _too_large_head(request_id: bytes, send: Send) -> None:
     await send({"type": "http.response.body", "body": _TOO_LARGE})
 
 
+class RecentClientIds:
+    """Client-chosen request ids seen lately in this process (bounded). A client that
+    reuses one (a retry with the same ``X-Request-ID``) still gets its own log row: the
+    repeat is logged as ``<id>~<suffix>`` instead of colliding with the first row."""
+
+    def __init__(self, capacity: int = 65_536) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+
+    def unique(self, client_id: str) -> str:
+        if client_id in self._seen:
+            return f"{client_id}~{secrets.token_hex(4)}"
+        self._seen[client_id] = None
+        if len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+        return client_id
+
+
 class RequestContextMiddleware:
     """Accepts a well-formed client ``X-Request-ID`` (else makes one) and echoes it on
     every response; records the start time for latency."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._recent = RecentClientIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,7 +78,9 @@ class RequestContextMiddleware:
                     request_id = value
         if request_id is None:
             request_id = secrets.token_hex(12).encode()
-        scope["hybridinference.request_id"] = request_id.decode()
+            scope["hybridinference.request_id"] = request_id.decode()
+        else:
+            scope["hybridinference.request_id"] = self._recent.unique(request_id.decode())
         scope["hybridinference.started"] = time.perf_counter()
         if head_bytes > MAX_HEADER_BYTES or len(scope["headers"]) > MAX_HEADERS:
             await _too_large_head(request_id, send)
