@@ -111,6 +111,7 @@ def serve(
             http="httptools",
             lifespan="on",
             access_log=False,
+            proxy_headers=False,  # server.trusted_proxies decides (uvicorn's trusts loopback)
             server_header=False,
             date_header=False,
             log_level=log_level,

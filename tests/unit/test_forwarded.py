@@ -46,3 +46,14 @@ def test_garbage_and_ipv6() -> None:
     assert client_address(scope("10.0.0.2", x_forwarded_for="not-an-ip"), TRUSTED) == "10.0.0.2"
     assert client_address(scope("fd00::1", x_forwarded_for="2001:db8::7"), TRUSTED) == "2001:db8::7"
     assert client_address(scope(None), TRUSTED) is None
+
+
+def test_cf_connecting_ip_only_through_trusted_hops() -> None:
+    assert client_address(scope("10.0.0.2", cf_connecting_ip="192.0.2.5"), TRUSTED) == "192.0.2.5"
+    assert client_address(scope("203.0.113.5", cf_connecting_ip="1.2.3.4"), TRUSTED) == (
+        "203.0.113.5"
+    )
+    through = scope("10.0.0.2", x_forwarded_for="10.9.9.9", cf_connecting_ip="192.0.2.6")
+    assert client_address(through, TRUSTED) == "192.0.2.6"
+    bypass = scope("10.0.0.2", x_forwarded_for="192.0.2.7", cf_connecting_ip="192.0.2.8")
+    assert client_address(bypass, TRUSTED) == "192.0.2.7"
