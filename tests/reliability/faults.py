@@ -11,6 +11,8 @@ itself (raw sockets, for faults below HTTP).
                         bytes written so far are in ``sent[model]`` (backpressure checks)
 - ``shape...``          200 with JSON of the wrong shape (no ``choices``)
 - ``empty...``          200 with an empty body
+- ``echo...``           400 whose message quotes the Authorization header it got, with
+                        CR/LF and a forged JSON log line (secret and injection checks)
 
 ``DripServer``: answers any request with an HTTP response trickled one byte per 100 ms
 (the status line never completes in time). ``Blackhole``: a listening socket whose
@@ -72,6 +74,12 @@ class FaultUpstream:
                 except (ConnectionResetError, asyncio.CancelledError):
                     self.closed[model] = time.monotonic()
                     raise
+        if model.startswith("echo"):  # a careless upstream: quotes the credentials back
+            message = (
+                f"bad request; you sent {request.headers.get('Authorization')}"
+                '\r\nSet-Cookie: evil=1\n{"level": "critical", "msg": "forged"}'
+            )
+            return web.json_response({"error": {"message": message}}, status=400)
         if model.startswith("shape"):
             return web.json_response({"object": "chat.completion", "id": "x"})
         return web.Response(body=b"", content_type="application/json")

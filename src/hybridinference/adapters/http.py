@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,7 +91,22 @@ def _upstream_message(body: bytes) -> str:
             message = err
         else:
             message = data.get("message") or data.get("detail")
-    return message[:MAX_ERROR_MESSAGE] if isinstance(message, str) else ""
+    return scrub_credentials(message[:MAX_ERROR_MESSAGE]) if isinstance(message, str) else ""
+
+
+#: credential shapes a careless upstream may quote back in an error message (its own view
+#: of the request's headers): the message is relayed to clients, the gateway's key is not
+_CREDENTIALS = (
+    re.compile(r"(?i)(bearer\s+)\S+"),
+    re.compile(r"\b(sk-|sk-ant-|hi-|AIza)[A-Za-z0-9_\-]{6,}"),
+    re.compile(r"(?i)((?:api[_-]?key|x-api-key|x-goog-api-key|authorization)[\"']?\s*[:=]\s*)\S+"),
+)
+
+
+def scrub_credentials(message: str) -> str:
+    for pattern in _CREDENTIALS:
+        message = pattern.sub(lambda m: m.group(1) + "[REDACTED]", message)
+    return message
 
 
 def _seconds(value: str | None) -> float | None:

@@ -19,6 +19,7 @@ from hybridinference.adapters.http import (
     map_transport_errors,
     read_limited,
     remaining,
+    scrub_credentials,
 )
 from hybridinference.adapters.profiles import PROFILES
 from hybridinference.adapters.sse import SSEParser
@@ -156,7 +157,8 @@ class OpenAICompatAdapter:
         error = chunk.get("error")
         if error is not None:
             message = error.get("message") if isinstance(error, dict) else str(error)
-            raise UpstreamServerError(f"{self.name} failed mid-stream: {message}"[:600])
+            detail = scrub_credentials(str(message))
+            raise UpstreamServerError(f"{self.name} failed mid-stream: {detail}"[:600])
         return chunk
 
     async def probe(self) -> None:
