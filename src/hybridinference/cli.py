@@ -180,6 +180,17 @@ def config_diff(old: str, new: str) -> None:
     sys.exit(1 if changes else 0)
 
 
+def _live_config_commands() -> None:
+    """``config reload`` and the ``overrides`` group (config_cli.py)."""
+    from hybridinference.config_cli import config_reload, overrides_group
+
+    config_group.add_command(config_reload)
+    main.add_command(overrides_group)
+
+
+_live_config_commands()
+
+
 @main.command()
 def version() -> None:
     """Print the version."""
