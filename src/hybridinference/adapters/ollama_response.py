@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from hybridinference.adapters.base import JSONObject
 from hybridinference.adapters.parts import dump_arguments, encode_embedding, set_reasoning
-from hybridinference.errors import UpstreamServerError
+from hybridinference.errors import UpstreamProtocolError, UpstreamServerError
 
 
 def usage_to_openai(data: JSONObject) -> JSONObject:
@@ -92,6 +92,12 @@ class OllamaStreamDecoder:
     def feed(self, data: JSONObject) -> list[JSONObject]:
         if "error" in data:
             raise UpstreamServerError(f"{self.route} failed mid-stream: {data['error']}"[:600])
+        try:
+            return self._feed(data)
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:  # fields of odd types
+            raise UpstreamProtocolError(f"{self.route} sent a malformed stream line") from exc
+
+    def _feed(self, data: JSONObject) -> list[JSONObject]:
         chunks: list[JSONObject] = []
         if not self.base:
             self.base = {
