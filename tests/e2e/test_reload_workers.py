@@ -3,7 +3,8 @@
 zero failures; both worker processes report the new version (``/metrics`` in
 multiprocess mode sums one per process and version; ``/admin/config`` names the pid)
 within 5 s; an invalid edit is refused with a clear message while every process keeps
-serving the old config."""
+serving the old config. Then SIGHUP to uvicorn's supervisor: an invalid file leaves the
+workers in place, a valid one replaces them all with workers on the new version."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class Served:
     path: Path
     config: dict[str, Any]
     log: Path
+    process: subprocess.Popen[bytes]
 
     def write(self, config: dict[str, Any]) -> str:
         tmp = self.path.with_suffix(".tmp")
@@ -90,7 +92,7 @@ def served(tmp_path: Path, upstream_url: str) -> Iterator[Served]:
         assert time.monotonic() < deadline, "gateway did not become ready"
         time.sleep(0.2)
     try:
-        yield Served(url, path, config, log)
+        yield Served(url, path, config, log, process)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -211,3 +213,36 @@ def test_file_change_under_load_converges_with_zero_failures(served: Served) -> 
         == 200
     )
     print(f"converged in {converged:.2f} s; {load.ok} requests, 0 failed; pid {os.getpid()}")
+    sighup_to_the_supervisor(served)  # same process tree: one start for both checks
+
+
+def worker_pids(url: str, tries: int = 30) -> dict[int, str]:
+    seen: dict[int, str] = {}
+    for _ in range(tries):
+        with httpx.Client(timeout=10) as client:
+            body = client.get(url + "/admin/config", headers=HEADERS).json()
+        seen[body["pid"]] = body["version"]
+    return seen
+
+
+def sighup_to_the_supervisor(served: Served) -> None:
+    """uvicorn's supervisor answers SIGHUP by replacing the workers one by one; with an
+    invalid file the first replacement cannot start and the old workers keep serving."""
+    supervisor = served.process
+    before = worker_pids(served.url)
+    assert len(before) == 2
+    tmp = served.path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump({**served.config, "routing": {"max_attempts": 0}}))
+    tmp.replace(served.path)
+    supervisor.send_signal(signal.SIGHUP)
+    time.sleep(3.0)  # long enough for a replacement to have failed
+    assert set(worker_pids(served.url)) == set(before)
+    ok = {"model": "ok", "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(served.url + "/v1/chat/completions", json=ok, timeout=20).status_code == 200
+    new = served.write({**served.config, "routing": {"max_attempts": 2}})
+    supervisor.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while not (pids := worker_pids(served.url, 10)).keys().isdisjoint(before) or len(pids) < 2:
+        assert time.monotonic() < deadline, pids
+        time.sleep(0.5)
+    assert set(pids.values()) == {new}
