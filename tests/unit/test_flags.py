@@ -93,3 +93,12 @@ def test_routing_flags_fold_into_the_effective_models() -> None:
     assert by_name["a"].routes.config.hedging.enabled is False  # what the race reads
     on = build_routing(parse_config(config(), {}, "f"), {}, random.Random(1))
     assert on.manager.models[0].routes.config.hedging.enabled is True
+
+
+def test_check_config_summary_lists_flags() -> None:
+    from hybridinference.config.summary import summarize
+
+    report = summarize(parse_config(config(flags={"hedging": False}), {}, "f"), {})
+    assert "flags: hedging=off fallbacks=on reasoning_passthrough=on" in "\n".join(report.lines)
+    model_b = next(line for line in report.lines if line.startswith("  b:"))
+    assert "flags: content_logging=on strategy=least_busy fallbacks=off" in model_b

@@ -38,7 +38,10 @@ def summarize(config: GatewayConfig, env: Mapping[str, str]) -> ConfigReport:
         routes = [r for r in model.routes if r.provider not in disabled]
         names = ", ".join(f"{r.provider}/{r.model}" for r in routes) or "no enabled route (hidden)"
         aliases = f" aliases={','.join(model.aliases)}" if model.aliases else ""
-        lines.append(f"  {model.name}: strategy={model.strategy}{aliases} routes: {names}")
+        own = _flags(model.flags.model_dump(exclude_none=True)) if model.flags else ""
+        flags = f" flags: {own}" if own else ""
+        lines.append(f"  {model.name}: strategy={model.strategy}{aliases}{flags} routes: {names}")
+    lines.append(f"flags: {_flags(config.flags.model_dump(exclude_none=True))}")
     for label, env_name in (
         ("auth.key_secret_env", config.auth.key_secret_env),
         ("auth.admin_token_env", config.auth.admin_token_env),
@@ -46,3 +49,11 @@ def summarize(config: GatewayConfig, env: Mapping[str, str]) -> ConfigReport:
         state = "set" if env.get(env_name) else "not set"
         lines.append(f"{label}: {env_name} ({state})")
     return ConfigReport(tuple(lines), tuple(problems))
+
+
+def _flags(values: Mapping[str, object]) -> str:
+    shown = {True: "on", False: "off"}
+    return " ".join(
+        f"{name}={shown.get(value, value) if isinstance(value, bool) else value}"
+        for name, value in values.items()
+    )

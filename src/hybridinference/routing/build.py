@@ -175,16 +175,7 @@ def build_routing(
     check_strategies(config)
     accounts = build_upstream_limits(config)  # validates limits.upstream
     kept = _Kept.of(config, previous)
-    ctx = BuildContext(env=env, timeouts=config.timeouts)
-    adapters: dict[str, Adapter] = {}
-    disabled = []
-    for name, provider in config.providers.items():
-        if name in kept.adapters:
-            adapters[name] = kept.adapters[name]
-        elif provider_enabled(provider, env):
-            adapters[name] = build_adapter(name, provider, ctx)
-        else:
-            disabled.append(name)
+    adapters, disabled = _adapters(config, env, kept)
     health = {name: kept.health.get(name) or ProviderHealth() for name in adapters}
     loads: dict[str, list[RouteLoad]] = {name: [] for name in adapters}
     circuit = CircuitSettings.from_config(config.health)
@@ -226,6 +217,21 @@ def build_routing(
         wall_clock=wall_clock,
         accounts=kept.accounts or accounts,
     )
+    monitor, session = _monitor(config, adapters, health, loads, random.Random(rng.random()), clock)
+    return Routing(
+        manager, adapters, tuple(disabled), monitor, session, config, kept.accounts or accounts
+    )
+
+
+def _monitor(
+    config: GatewayConfig,
+    adapters: Mapping[str, Adapter],
+    health: Mapping[str, ProviderHealth],
+    loads: Mapping[str, list[RouteLoad]],
+    rng: random.Random,
+    clock: Callable[[], float],
+) -> tuple[HealthMonitor, aiohttp.ClientSession | None]:
+    """Probes of every enabled provider and scrapes of local engines' /metrics."""
     probes = [ProbeTarget(name, adapters[name], health[name]) for name in adapters]
     urls = {name: metrics_url(config.providers[name]) for name in adapters if loads[name]}
     session = create_session(config.health.timeout) if any(urls.values()) else None
@@ -234,12 +240,24 @@ def build_routing(
         for name, url in urls.items()
         if url and session is not None
     ]
-    monitor = HealthMonitor(
-        probes, scrapes, config.health, rng=random.Random(rng.random()), clock=clock
-    )
-    return Routing(
-        manager, adapters, tuple(disabled), monitor, session, config, kept.accounts or accounts
-    )
+    return HealthMonitor(probes, scrapes, config.health, rng=rng, clock=clock), session
+
+
+def _adapters(
+    config: GatewayConfig, env: Mapping[str, str], kept: _Kept
+) -> tuple[dict[str, Adapter], list[str]]:
+    """Kept adapters, new ones for new or changed providers, and the disabled names."""
+    ctx = BuildContext(env=env, timeouts=config.timeouts)
+    adapters: dict[str, Adapter] = {}
+    disabled = []
+    for name, provider in config.providers.items():
+        if name in kept.adapters:
+            adapters[name] = kept.adapters[name]
+        elif provider_enabled(provider, env):
+            adapters[name] = build_adapter(name, provider, ctx)
+        else:
+            disabled.append(name)
+    return adapters, disabled
 
 
 def _routed(
