@@ -1,4 +1,6 @@
-"""Configuration: ``schema`` (the file's pydantic models) and ``loader`` (YAML + env → config)."""
+"""Configuration: ``schema`` (the file's pydantic models) and ``loader`` (YAML + env → config);
+``flags`` (feature flags, the ``reload`` section), ``reload`` (versions, the file watcher),
+``summary`` (check-config) and ``diff`` (config diff). The swap itself is ``runtime``'s."""
 
 from hybridinference.config.loader import load_config, parse_config
 from hybridinference.config.schema import GatewayConfig, ModelConfig, RouteConfig
