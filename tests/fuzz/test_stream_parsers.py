@@ -28,7 +28,7 @@ from hybridinference.adapters.upstream import decode_json, lines
 from hybridinference.errors import UpstreamError, UpstreamProtocolError
 
 MAX_LINE = 1 << 20
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:

@@ -16,6 +16,8 @@
 - ``auth``: API keys (hashing, cache); ``body``: JSON parsing and validation.
 - ``metrics``: ``GET /metrics`` and the state readings it publishes.
 - ``forwarded``: the client address behind trusted proxies.
+- ``auth_throttle``: repeated bad credentials from one address slowed down (429).
+- ``openapi_doc``: the answers the OpenAPI document describes (schemas, error envelope).
 - ``middleware``: request id; ``responses``: JSON/SSE/error responses; ``errors``: handlers.
 """
 
@@ -28,6 +30,7 @@ from fastapi import FastAPI
 from hybridinference.gateway import admin, health, inference, metrics, models
 from hybridinference.gateway.config_admin import include_config_admin
 from hybridinference.gateway.messages import include_messages_routes
+from hybridinference.gateway.openapi_doc import install_openapi
 from hybridinference.gateway.requests_admin import include_request_routes
 from hybridinference.gateway.routing_admin import include_routing_admin
 from hybridinference.gateway.usage import include_usage_routes
@@ -127,3 +130,4 @@ def include_routes(app: FastAPI) -> None:
     include_request_routes(app)
     include_routing_admin(app)
     include_config_admin(app)
+    install_openapi(app)  # the answers each operation documents (gateway/openapi_doc.py)
