@@ -127,7 +127,10 @@ def test_no_hedge_when_the_primary_answers_in_time(
     make_gateway: GatewayFactory,
 ) -> None:
     _slow, fast, slow_url, fast_url = pair
-    config = hedged_config(tmp_path, slow_url, fast_url, "ok-fast", "ok-never", max_delay=5)
+    # a 5 s hedge delay whatever the statistics say: an answer in time is never hedged
+    config = hedged_config(
+        tmp_path, slow_url, fast_url, "ok-fast", "ok-never", max_delay=5, min_delay=5
+    )
     gateway = make_gateway(config=config)
     for _ in range(3):
         assert chat(gateway, "h").headers["x-hybridinference-route"] == "cheap/ok-fast"
