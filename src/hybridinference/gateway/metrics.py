@@ -29,6 +29,7 @@ WRITER_COUNTERS: Mapping[str, str] = {
     "lost": "log_rows_lost",
     "journaled": "log_rows_spilled",
     "failed_batches": "log_failed_batches",
+    "rejected": "log_rows_rejected",
 }
 PROBE_UP: Mapping[str, float] = {"up": 1.0, "down": 0.0}  # "unknown": no sample
 ENGINE_FIELDS: Mapping[str, str] = {

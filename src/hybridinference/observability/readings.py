@@ -80,6 +80,9 @@ STATE_METRICS: Mapping[str, StateMetric] = {
     "log_rows_lost": StateMetric("counter", "Request-log rows neither written nor spilled."),
     "log_rows_spilled": StateMetric("counter", "Request-log rows spilled to the local journal."),
     "log_failed_batches": StateMetric("counter", "Request-log batch writes that failed."),
+    "log_rows_rejected": StateMetric(
+        "counter", "Request-log rows the database refused one by one (not retried)."
+    ),
     "auth_failures": StateMetric("counter", "Requests refused for a bad API key or token (401)."),
     "auth_throttled": StateMetric(
         "counter", "Requests refused (429) because their address failed authentication often."

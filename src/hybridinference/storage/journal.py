@@ -113,17 +113,19 @@ class Journal:
 
     def _append(self, data: bytes) -> None:
         own = self._segments[-1]
-        handle = own.handle
+        # Straight to the (O_APPEND) descriptor, past the file object's buffer: after a
+        # failed write (disk full) a buffer would keep the rejected bytes and write them
+        # out later, and its flush would make the cut-back below fail too.
+        fd = own.handle.fileno()
         try:
-            handle.seek(0, os.SEEK_END)
-            handle.write(data)
-            handle.flush()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if self._fsync:
-                os.fsync(handle.fileno())
+                os.fsync(fd)
         except OSError:
-            with_size = own.size
             try:
-                handle.truncate(with_size)
+                os.ftruncate(fd, own.size)
             except OSError:
                 logger.exception("could not cut back a failed journal append")
             raise

@@ -93,7 +93,8 @@ class SQLiteStore:
                 conn.execute("COMMIT")
                 return done
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (disk full):
+                    conn.execute("ROLLBACK")  # a failing ROLLBACK would hide the real error
                 raise
 
         return await self._run(apply)
@@ -133,7 +134,8 @@ class SQLiteStore:
                 conn.execute("COMMIT")
                 return len(new)
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (disk full):
+                    conn.execute("ROLLBACK")  # a failing ROLLBACK would hide the real error
                 raise
 
         return await self._run(write)

@@ -37,6 +37,10 @@ from hybridinference.storage.redaction import Redactor
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF = 5.0
+#: SQLSTATE class 53 (insufficient resources: disk full, out of memory) and SQLite's
+#: "database or disk is full": the database is out of room, not refusing one row
+_FULL_SQLSTATE = "53"
+_FULL_WORDS = ("disk is full", "disk full", "no space left")
 SHUTDOWN_REPLAY_SECONDS = 10.0  # a longer backlog is left for the next start
 REPLAY_BATCHES = 4  # journal batches replayed per loop turn, so a backlog shrinks under load
 
@@ -168,7 +172,7 @@ class LogWriter:
             self._down("timed out")
             return False
         except Exception as exc:
-            if not await self._reachable():
+            if _out_of_space(exc) or not await self._reachable():
                 self._down(repr(exc))
                 return False
             # The database answers but refuses the batch: a row it cannot take (a value
@@ -183,7 +187,7 @@ class LogWriter:
             try:
                 await asyncio.wait_for(self._store.write_requests([record]), self._write_timeout)
             except Exception as exc:
-                if not await self._reachable():
+                if _out_of_space(exc) or not await self._reachable():
                     self._down(repr(exc))
                     return False  # the whole batch goes to the journal; rows are idempotent
                 self.stats.rejected += 1
@@ -231,3 +235,11 @@ class LogWriter:
         if self._task is not None:
             await self._task
             self._task = None
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    """The store failed for want of room: an outage to spill through, not a bad row."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_FULL_SQLSTATE):
+        return True
+    return any(words in str(exc).lower() for words in _FULL_WORDS)
