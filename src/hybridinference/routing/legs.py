@@ -24,7 +24,12 @@ from typing import Generic, Protocol, TypeVar
 
 from hybridinference.adapters.base import UpstreamCall
 from hybridinference.config.routing import HedgingConfig, SLOConfig
-from hybridinference.errors import AllRoutesFailed, FailedAttempt, GatewayError
+from hybridinference.errors import (
+    AllRoutesFailed,
+    FailedAttempt,
+    GatewayError,
+    NoRouteAvailable,
+)
 from hybridinference.routing.hedging import HedgeBudget, hedge_delay
 from hybridinference.routing.routes import Route
 from hybridinference.routing.trace import RequestTrace
@@ -121,6 +126,8 @@ class Race(Generic[R]):
         try:
             while self._winner is None:
                 if not self._pending:
+                    if not self._failures and self._next >= len(plan.routes):
+                        raise NoRouteAvailable("No route is left to try.")
                     if self._next >= len(plan.routes) or (self._failures and self._trace.expired()):
                         raise AllRoutesFailed(self._failures)
                     self._start(hedge=False)
