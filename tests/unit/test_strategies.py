@@ -222,3 +222,15 @@ def test_strategy_decision_is_fast_enough_to_be_boring() -> None:
         strategy.order(routes, NOW)
     assert len(strategy._credit) <= len(routes)
     assert all(r.stats.samples(100.0) == 600 for r in routes)  # the long window keeps all
+
+
+def test_capped_route_prices_congestion_by_occupancy_and_request_length() -> None:
+    strategy = build("cost")
+    gpu = make_route("gpu", location="local", price=0.0, limits=RouteLimits(max_concurrency=10))
+    cloud = make_route("cloud", price=1.0)
+    short = RequestInfo(now=100.0, prompt_tokens=1000, output_tokens=100)
+    long = RequestInfo(now=100.0, prompt_tokens=1000, output_tokens=2000)
+    assert strategy.order([cloud, gpu], long)[0].provider == "gpu"  # idle: free
+    gpu.load.in_flight = 8  # 80 % busy: congestion price = cloud cost · 0.512 · length/256
+    assert strategy.order([cloud, gpu], short)[0].provider == "gpu"
+    assert strategy.order([cloud, gpu], long)[0].provider == "cloud"  # would hog a slot

@@ -30,6 +30,7 @@ class LocalFirstStrategy:
         self._max_kv = options.local_max_kv_usage
         self._max_in_flight = options.local_max_in_flight
         self._floor = options.quota_floor
+        self._expected = options.expected_output_tokens
 
     def has_room(self, route: Route, now: float) -> bool:
         engine = route.load.engine
@@ -52,7 +53,7 @@ class LocalFirstStrategy:
         rng = self._rng
         roomy.sort(key=lambda r: (busyness(r), rng.random()))
         if len(cloud) > 1:
-            costs = effective_costs(cloud, request, self._floor)
+            costs = effective_costs(cloud, request, self._floor, self._expected)
             ranked = sorted(range(len(cloud)), key=lambda i: (costs[i], rng.random()))
             cloud = [cloud[i] for i in ranked]
         full.sort(key=busyness)

@@ -57,16 +57,18 @@ class LeastBusyStrategy:
 
 class CostStrategy:
     """Cheapest expected cost for this request first (quota routes at their shadow
-    price); equal costs go to the heavier weight."""
+    price, capped routes plus their congestion price); equal costs go to the heavier
+    weight."""
 
     name = "cost"
 
     def __init__(self, model: ModelConfig, rng: random.Random) -> None:
         self._floor = model.strategy_options.quota_floor
+        self._expected = model.strategy_options.expected_output_tokens
         self._rng = rng
 
     def order(self, routes: Sequence[Route], request: RequestInfo) -> list[Route]:
-        costs = effective_costs(routes, request, self._floor)
+        costs = effective_costs(routes, request, self._floor, self._expected)
         rng = self._rng
         ranked = sorted(
             range(len(routes)), key=lambda i: (costs[i], -routes[i].weight, rng.random())

@@ -63,6 +63,7 @@ class SLOStrategy:
         self._hedging = model.hedging if model.hedging.enabled else None
         options = model.strategy_options
         self._floor = options.quota_floor
+        self._expected = options.expected_output_tokens
         self._exploration = options.exploration
         self._min_samples = options.min_samples
         self._refresh = options.stats_refresh
@@ -150,7 +151,7 @@ class SLOStrategy:
         now = request.now
         target = self._slo.ttft
         plain = [self.meets(r, now, target) for r in routes]
-        costs = effective_costs(routes, request, self._floor)
+        costs = effective_costs(routes, request, self._floor, self._expected)
         rng = self._rng
         if rng.random() < self._exploration:
             primary = rng.randrange(len(routes))
