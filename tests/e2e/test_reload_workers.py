@@ -235,14 +235,27 @@ def sighup_to_the_supervisor(served: Served) -> None:
     tmp.write_text(yaml.safe_dump({**served.config, "routing": {"max_attempts": 0}}))
     tmp.replace(served.path)
     supervisor.send_signal(signal.SIGHUP)
-    time.sleep(3.0)  # long enough for a replacement to have failed
+    wait_for_log(served, "aborting the restart")
     assert set(worker_pids(served.url)) == set(before)
     ok = {"model": "ok", "messages": [{"role": "user", "content": "hi"}]}
     assert httpx.post(served.url + "/v1/chat/completions", json=ok, timeout=20).status_code == 200
     new = served.write({**served.config, "routing": {"max_attempts": 2}})
-    supervisor.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 60
-    while not (pids := worker_pids(served.url, 10)).keys().isdisjoint(before) or len(pids) < 2:
-        assert time.monotonic() < deadline, pids
-        time.sleep(0.5)
-    assert set(pids.values()) == {new}
+    # uvicorn also aborts a restart whose replacement is not ready within 5 s (a loaded
+    # machine): an operator sends SIGHUP again, and so does this test
+    for _ in range(4):
+        supervisor.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            pids = worker_pids(served.url, 10)
+            if pids.keys().isdisjoint(before) and len(pids) == 2:
+                assert set(pids.values()) == {new}
+                return
+            time.sleep(0.5)
+    raise AssertionError(f"the workers were not replaced: {worker_pids(served.url)}")
+
+
+def wait_for_log(served: Served, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in served.log.read_text():
+        assert time.monotonic() < deadline, f"{text!r} not logged"
+        time.sleep(0.2)

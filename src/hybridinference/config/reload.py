@@ -95,7 +95,10 @@ class FileWatcher:
         return (info.st_mtime_ns, info.st_size, info.st_ino)
 
     def start(self) -> None:
-        self._signature = self._stat()
+        # No signature yet: the first poll always checks the file, so a change made
+        # between loading the config and starting the watcher (a slow worker start) is
+        # not missed; the same content is an "unchanged" reload, a file read and no swap.
+        self._signature = None
         self._task = asyncio.create_task(self._poll(), name="config-watcher")
 
     async def _poll(self) -> None:
