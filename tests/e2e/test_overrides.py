@@ -130,7 +130,8 @@ def test_weight_pin_and_strategy(gateway: RunningGateway) -> None:
 def test_visibility(gateway: RunningGateway) -> None:
     client = sdk(gateway)
     assert "mix" in {m.id for m in client.models.list()}
-    assert put(gateway, model="mix", field="visibility", value="unlisted").status_code == 200
+    unlisted = put(gateway, model="mix-alias", field="visibility", value="unlisted")
+    assert unlisted.status_code == 200 and unlisted.json()["model"] == "mix"  # by its name
     assert "mix" not in {m.id for m in client.models.list()}
     assert served_by(gateway, 2, model="mix-alias").total() == 2  # still served
     assert put(gateway, model="mix", field="visibility", value="hidden").status_code == 200

@@ -126,7 +126,8 @@ def check_override(
         checked = check(value)
     except ValueError as exc:
         raise InvalidRequest(f"{field}: {exc}.", param="value") from None
-    override = Override(model, route or "", field, checked)
+    names = {alias: m.name for m in config.models for alias in m.aliases}
+    override = Override(names.get(model, model), route or "", field, checked)  # alias → name
     reason = stale_reason(config, override)
     if reason is not None:
         raise InvalidRequest(f"Cannot override: {reason}.", param="model")
