@@ -10,6 +10,7 @@ from bench.routing.hindsight import solve
 from bench.routing.run import main
 from bench.routing.scenario import PAPER_DRIFT, make_trace
 from bench.routing.simulate import Policy, Simulation
+from bench.routing.window_bound import solve_windows
 
 SMALL = dataclasses.replace(PAPER_DRIFT, requests=2000, hours=0.4)
 
@@ -49,3 +50,13 @@ def test_run_prints_a_table(capsys: object) -> None:
     main(["--requests", "1000", "--only", "weighted", "slo", "--markdown"])
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "| weighted |" in out and "| slo |" in out and "hindsight LP" in out
+
+
+def test_window_bound_meets_the_slo_and_sits_between_the_clairvoyant_bound_and_all_fast() -> None:
+    trace = make_trace(SMALL)
+    bound = solve_windows(SMALL, trace, window=60.0)
+    strict = solve_windows(SMALL, trace, window=60.0, per_window=True)
+    clairvoyant = solve(SMALL, trace)
+    assert bound.violations <= 1 - SMALL.slo_percentile + 1e-6
+    assert clairvoyant.cost - 1e-9 <= bound.cost <= strict.cost + 1e-9
+    assert abs(sum(bound.shares.values()) - 1.0) < 1e-6

@@ -32,6 +32,8 @@ from hybridinference.routing.routes import Route
 from hybridinference.routing.strategies.base import RequestInfo
 
 RELAXATIONS = (1.0, 1.2, 1.5, 2.0)
+SLACK_GAIN = 0.02  # how fast the violation budget follows the decisions' expected misses
+MAX_SLACK = 0.05  # the per-request goal never drops more than this below the percentile
 
 
 def lp_mix(costs: Sequence[float], meets: Sequence[float], goal: float) -> list[tuple[int, float]]:
@@ -72,6 +74,10 @@ class SLOStrategy:
         self._meets_cache: dict[tuple[str, float], tuple[float, float]] = {}
         self._pair_cache: dict[tuple[str, str], tuple[float, float, float]] = {}
         self._credit: dict[str, float] = {}  # smooth weighted round-robin; one per route
+        # the violation budget: how far below ``percentile`` this request's goal may be,
+        # because recent decisions (e.g. to an idle local engine) expected fewer misses
+        # than the SLO allows; an integral controller, one number
+        self._slack = 0.0
 
     def meets(self, route: Route, now: float, within: float) -> float:
         """F(within): the share of the route's recent first tokens that came in time
@@ -109,7 +115,7 @@ class SLOStrategy:
     def _mix(
         self, routes: Sequence[Route], costs: list[float], plain: list[float], now: float
     ) -> list[tuple[int, float]]:
-        goal = self._slo.percentile
+        goal = self._slo.percentile - self._slack
         if self._hedging is not None:
             first, second = sorted(range(len(routes)), key=lambda i: -plain[i])[:2]
             meets, paid = [], []
@@ -130,6 +136,13 @@ class SLOStrategy:
             return mix
         tails = [_tail(r, now, goal) for r in routes]
         return [(min(range(len(costs)), key=lambda i: (tails[i], costs[i])), 1.0)]
+
+    def _spend(self, expected_miss: float) -> None:
+        """Integral control of the violation budget: decisions expecting fewer misses
+        than the SLO allows (1 − percentile) earn slack, dearer-in-misses ones spend it."""
+        allowed = 1.0 - self._slo.percentile
+        slack = self._slack + SLACK_GAIN * (allowed - expected_miss)
+        self._slack = min(MAX_SLACK, max(0.0, slack))
 
     def _pick(self, routes: Sequence[Route], mix: list[tuple[int, float]]) -> int:
         if len(mix) == 1:
@@ -156,7 +169,9 @@ class SLOStrategy:
         if rng.random() < self._exploration:
             primary = rng.randrange(len(routes))
         else:
-            primary = self._pick(routes, self._mix(routes, costs, plain, now))
+            mix = self._mix(routes, costs, plain, now)
+            self._spend(sum(weight * (1.0 - plain[i]) for i, weight in mix))
+            primary = self._pick(routes, mix)
         rest = sorted(
             (i for i in range(len(routes)) if i != primary), key=lambda i: (-plain[i], costs[i])
         )
