@@ -16,6 +16,11 @@ sampling noise by smooth weighted round-robin. Unmeasured routes are assumed to 
 meet the target (so each gets measured), and ``exploration`` sends a small share to a
 random route so a route that got faster is noticed.
 
+The SLO counts over all requests, so each LP's goal is the percentile minus a
+violation budget's slack: an integral controller (one number) that earns slack when the
+chosen mixes expect fewer misses than the SLO allows (an idle local engine, a calm
+route) and spends it when they expect more.
+
 What it reads from the statistics is reused for ``stats_refresh`` seconds, so a decision
 is mostly a cost estimate and a tiny LP.
 """
