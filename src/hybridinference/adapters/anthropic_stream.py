@@ -20,6 +20,7 @@ from hybridinference.adapters.anthropic_response import (
     usage_to_openai,
 )
 from hybridinference.adapters.base import JSONObject
+from hybridinference.adapters.http import scrub_credentials
 from hybridinference.adapters.parts import (
     ANTHROPIC_FORMAT,
     pack_signatures,
@@ -136,7 +137,8 @@ class AnthropicToOpenAI:
 
     def _error(self, data: JSONObject) -> list[JSONObject]:
         error = data.get("error") or {}
-        message = f"{self.route} failed mid-stream: {error.get('message', 'unknown error')}"
+        detail = scrub_credentials(str(error.get("message", "unknown error")))
+        message = f"{self.route} failed mid-stream: {detail}"
         factory = STREAM_ERRORS.get(str(error.get("type")), UpstreamServerError)
         raise factory(message[:600])
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hybridinference.adapters.base import JSONObject
+from hybridinference.adapters.http import scrub_credentials
 from hybridinference.adapters.parts import dump_arguments, encode_embedding, set_reasoning
 from hybridinference.errors import (
     UpstreamError,
@@ -163,7 +164,8 @@ class GeminiStreamDecoder:
     def feed(self, data: JSONObject) -> list[JSONObject]:
         error = data.get("error")
         if isinstance(error, dict):
-            message = f"{self.route} failed mid-stream: {error.get('message', 'unknown error')}"
+            detail = scrub_credentials(str(error.get("message", "unknown error")))
+            message = f"{self.route} failed mid-stream: {detail}"
             factory = STREAM_ERRORS.get(str(error.get("status")), UpstreamServerError)
             raise factory(message[:600])
         chunks: list[JSONObject] = []

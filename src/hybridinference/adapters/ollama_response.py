@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hybridinference.adapters.base import JSONObject
+from hybridinference.adapters.http import scrub_credentials
 from hybridinference.adapters.parts import dump_arguments, encode_embedding, set_reasoning
 from hybridinference.errors import UpstreamProtocolError, UpstreamServerError
 
@@ -91,7 +92,8 @@ class OllamaStreamDecoder:
 
     def feed(self, data: JSONObject) -> list[JSONObject]:
         if "error" in data:
-            raise UpstreamServerError(f"{self.route} failed mid-stream: {data['error']}"[:600])
+            detail = scrub_credentials(str(data["error"]))
+            raise UpstreamServerError(f"{self.route} failed mid-stream: {detail}"[:600])
         try:
             return self._feed(data)
         except (AttributeError, TypeError, KeyError, ValueError) as exc:  # fields of odd types
