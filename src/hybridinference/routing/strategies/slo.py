@@ -19,7 +19,9 @@ random route so a route that got faster is noticed.
 The SLO counts over all requests, so each LP's goal is the percentile minus a
 violation budget's slack: an integral controller (one number) that earns slack when the
 chosen mixes expect fewer misses than the SLO allows (an idle local engine, a calm
-route) and spends it when they expect more.
+route) and spends it when they expect more. Without hedging, each expected miss is also
+priced (``MISS_PRICE`` × the request's dearest route cost) so the LP spends the budget
+where it saves most.
 
 What it reads from the statistics is reused for ``stats_refresh`` seconds, so a decision
 is mostly a cost estimate and a tiny LP.
@@ -37,8 +39,12 @@ from hybridinference.routing.routes import Route
 from hybridinference.routing.strategies.base import RequestInfo
 
 RELAXATIONS = (1.0, 1.2, 1.5, 2.0)
-SLACK_GAIN = 0.02  # how fast the violation budget follows the decisions' expected misses
-MAX_SLACK = 0.05  # the per-request goal never drops more than this below the percentile
+SLACK_GAIN = 0.05  # how fast the violation budget follows the decisions' expected misses
+MAX_SLACK = 0.1  # the per-request goal never drops more than this below the percentile
+# an expected miss is priced at this multiple of the request's dearest route cost, so the
+# LP does not spend the miss budget where it saves little (e.g. a nearly free quota route
+# beside a free local engine) and banks it for when the local engine is full
+MISS_PRICE = 4.0
 
 
 def lp_mix(costs: Sequence[float], meets: Sequence[float], goal: float) -> list[tuple[int, float]]:
@@ -131,7 +137,9 @@ class SLOStrategy:
                 paid.append(costs[j] + pays * costs[b])
             mix = lp_mix(paid, meets, goal)
         else:
-            mix = lp_mix(costs, plain, goal)
+            price = MISS_PRICE * max(costs)  # an expected miss, in this request's money
+            priced = [c + price * (1.0 - f) for c, f in zip(costs, plain, strict=True)]
+            mix = lp_mix(priced, plain, goal)
         for factor in RELAXATIONS[1:]:
             if mix:
                 return mix
