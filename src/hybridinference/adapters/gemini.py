@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -19,17 +18,12 @@ from hybridinference.adapters.gemini_response import (
     from_gemini_embeddings,
 )
 from hybridinference.adapters.http import error_for_status, map_transport_errors
-from hybridinference.adapters.params import ParamPolicy
+from hybridinference.adapters.params import EMBEDDING_PARAMS, ParamPolicy
+from hybridinference.adapters.parts import new_call_id
 from hybridinference.adapters.sse import SSEParser
 from hybridinference.adapters.upstream import decode_json, lines, open_stream, post_json
 from hybridinference.config.schema import GeminiProviderConfig
 from hybridinference.errors import UpstreamProtocolError, UpstreamRejected
-
-EMBEDDING_PARAMS = ("model", "input", "dimensions", "encoding_format")
-
-
-def new_call_id() -> str:
-    return "call_" + secrets.token_hex(12)
 
 
 class GeminiAdapter:

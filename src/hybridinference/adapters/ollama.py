@@ -5,7 +5,6 @@ set ``num_ctx``, ``keep_alive`` and other options per request."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -24,16 +23,11 @@ from hybridinference.adapters.ollama_response import (
     from_ollama,
     from_ollama_embed,
 )
-from hybridinference.adapters.params import ParamPolicy
+from hybridinference.adapters.params import EMBEDDING_PARAMS, ParamPolicy
+from hybridinference.adapters.parts import new_call_id
 from hybridinference.adapters.upstream import decode_json, lines, open_stream, post_json
 from hybridinference.config.schema import OllamaProviderConfig
 from hybridinference.errors import UpstreamProtocolError, UpstreamRejected
-
-EMBEDDING_PARAMS = ("model", "input", "dimensions", "encoding_format")
-
-
-def new_call_id() -> str:
-    return "call_" + secrets.token_hex(12)
 
 
 class OllamaAdapter:

@@ -41,6 +41,9 @@ BOOKKEEPING = frozenset(
     }
 )
 
+#: what the native embedding endpoints (Gemini, Ollama) honour
+EMBEDDING_PARAMS = ("model", "input", "dimensions", "encoding_format")
+
 
 def unsupported(provider: str, kind: str, param: str, detail: str = "") -> UpstreamRejected:
     why = f": {detail}" if detail else ""

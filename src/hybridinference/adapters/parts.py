@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -148,3 +149,8 @@ def unpack_signatures(signature: object) -> dict[str, str] | None:
 
 def sign_call(call: JSONObject, signature: str) -> None:
     call["extra_content"] = {"google": {"thought_signature": signature}}
+
+
+def new_call_id() -> str:
+    """A tool-call id for providers that give none (Gemini, Ollama)."""
+    return "call_" + secrets.token_hex(12)
