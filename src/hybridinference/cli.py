@@ -6,52 +6,28 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
 from hybridinference import __version__
-from hybridinference.config import GatewayConfig, load_config
+from hybridinference.cli_support import CONFIG_ENV, DEFAULT_CONFIG, config_option, load_or_exit
+from hybridinference.cli_support import with_store as _with_store
+from hybridinference.config import GatewayConfig
 from hybridinference.config.diff import diff_configs
 from hybridinference.config.summary import summarize
-from hybridinference.errors import ConfigError
 from hybridinference.gateway.auth import describe_key, describe_spend, issue_key
 from hybridinference.observability.telemetry import prepare_multiprocess_dir
-from hybridinference.routing.build import check_strategies
 from hybridinference.storage import Store, open_store
 from hybridinference.storage.export import FORMATS
 from hybridinference.storage.migrations import LATEST
-from hybridinference.storage.runtime import prepare_store
 
 if TYPE_CHECKING:
     from hybridinference.dashboard.runner import DashboardThread
 
-T = TypeVar("T")
-CONFIG_ENV = "HYBRIDINFERENCE_CONFIG"
 LOG_LEVEL_ENV = "HYBRIDINFERENCE_LOG_LEVEL"
-DEFAULT_CONFIG = "config/quickstart.yaml"
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    envvar=CONFIG_ENV,
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help=f"YAML config file (or ${CONFIG_ENV}).",
-)
-
-
-def _load(path: str) -> GatewayConfig:
-    try:
-        config = load_config(path, os.environ)
-        check_strategies(config)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    return config
 
 
 def app_from_env() -> object:
@@ -59,7 +35,7 @@ def app_from_env() -> object:
     from hybridinference.app import create_app
 
     path = os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)
-    config = _load(path)
+    config = load_or_exit(path)
     _configure_logging(config, os.environ.get(LOG_LEVEL_ENV, "info"))
     return create_app(config, dict(os.environ), config_path=path)  # watched: hot reload
 
@@ -94,7 +70,7 @@ def serve(
     """Run the gateway."""
     import uvicorn
 
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     os.environ[LOG_LEVEL_ENV] = log_level
     _configure_logging(config, log_level)
@@ -146,7 +122,7 @@ def _start_dashboard(
 @click.option("--quiet", is_flag=True, help="Print nothing on success.")
 def check_config(config_path: str, quiet: bool) -> None:
     """Validate a config file and summarise it; exit non-zero on any problem."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     report = summarize(config, os.environ)
     if not quiet:
         for line in report.lines:
@@ -172,7 +148,7 @@ def config_group() -> None:
 @click.argument("new", type=click.Path(dir_okay=False))
 def config_diff(old: str, new: str) -> None:
     """Show what a reload from OLD to NEW would change (exit 1 when something differs)."""
-    changes = diff_configs(_load(old), _load(new))
+    changes = diff_configs(load_or_exit(old), load_or_exit(new))
     for change in changes:
         click.echo(str(change))
     if not changes:
@@ -202,21 +178,6 @@ def keys() -> None:
     """Create, list and revoke API keys (stored in the configured database)."""
 
 
-def _with_store(config: GatewayConfig, action: Callable[[Store], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = await prepare_store(config.storage)
-        try:
-            return await action(store)
-        finally:
-            await store.aclose()
-
-    try:
-        return asyncio.run(run())
-    except ConfigError as exc:  # e.g. an out-of-date schema with migrate_on_serve off
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-
-
 KEY_SETTINGS: tuple[tuple[str, str, type, str], ...] = (
     ("--owner", "owner", str, "Who owns the key (a team or a person)."),
     ("--rpm", "rpm_limit", int, "Requests per minute."),
@@ -243,7 +204,7 @@ def keys_create(config_path: str, name: str, models: tuple[str, ...], **settings
     and never stored."""
     from hybridinference.app import key_hasher
 
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     hasher = key_hasher(config, os.environ)
     record, secret = _with_store(
         config,
@@ -264,7 +225,7 @@ def keys_create(config_path: str, name: str, models: tuple[str, ...], **settings
 @config_option
 def keys_list(config_path: str) -> None:
     """List keys (never their secrets)."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     records = _with_store(config, lambda store: store.list_keys())
     click.echo(orjson.dumps([describe_key(r) for r in records], option=orjson.OPT_INDENT_2))
 
@@ -274,7 +235,7 @@ def keys_list(config_path: str) -> None:
 @click.argument("key_id")
 def keys_revoke(config_path: str, key_id: str) -> None:
     """Revoke a key by id; running gateways stop accepting it within seconds."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     if not _with_store(config, lambda store: store.revoke_key(key_id, time.time())):
         click.echo(f"error: no active key with id {key_id!r}", err=True)
         sys.exit(1)
@@ -286,7 +247,7 @@ def keys_revoke(config_path: str, key_id: str) -> None:
 @click.argument("key_id")
 def keys_get(config_path: str, key_id: str) -> None:
     """Show a key with its spend this UTC day and month."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
 
     async def read(store: Store) -> tuple[Any, Any]:
         return await store.get_key(key_id), await store.key_spend(time.time())
@@ -318,7 +279,7 @@ def keys_update(
 ) -> None:
     """Change a key's name, models, owner, limits or budgets; gateways pick it up within
     seconds (auth.refresh_seconds)."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     changes: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
     changes.update(dict.fromkeys(clear))
     if name is not None:
@@ -345,7 +306,7 @@ def db() -> None:
 @config_option
 def db_upgrade(config_path: str) -> None:
     """Apply missing migrations (safe while gateways run or start)."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
 
     async def upgrade() -> list[int]:
         store = open_store(config.storage.url)
@@ -382,7 +343,7 @@ def logs_export(
     """Write request rows of a time range (oldest first) as CSV or JSON Lines."""
     from hybridinference.errors import GatewayError
 
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     now = time.time()
     try:
         end = _when(until, now)
@@ -420,7 +381,7 @@ def alert_logger(
     from hybridinference.observability.alert_logger import create_alert_logger
     from hybridinference.observability.alert_store import open_alert_store
 
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     url = database or config.storage.url
     _configure_logging(config, "info")
     app = create_alert_logger(lambda: open_alert_store(url), token=os.environ.get(token_env))

@@ -7,59 +7,26 @@ Registered on the main command group by ``cli``.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import httpx
 import orjson
 
+from hybridinference.cli_support import config_option as option
+from hybridinference.cli_support import load_or_exit
+from hybridinference.cli_support import with_store as _store
 from hybridinference.config import GatewayConfig, load_config
 from hybridinference.errors import ConfigError, GatewayError
-from hybridinference.routing.build import check_strategies
 from hybridinference.routing.overrides import Override, check_override, stale_reason
 from hybridinference.schemas.overrides import OverrideRecord
 from hybridinference.storage import Store
-from hybridinference.storage.runtime import prepare_store
 
-T = TypeVar("T")
-CONFIG_ENV = "HYBRIDINFERENCE_CONFIG"
 ADMIN_TOKEN_ENV = "HYBRIDINFERENCE_ADMIN_TOKEN"  # auth.admin_token_env's default
-option = click.option(
-    "--config",
-    "config_path",
-    envvar=CONFIG_ENV,
-    default="config/quickstart.yaml",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help=f"YAML config file (or ${CONFIG_ENV}).",
-)
-
-
-def _load(path: str) -> GatewayConfig:
-    try:
-        config = load_config(path, os.environ)
-        check_strategies(config)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    return config
-
-
-def _store(config: GatewayConfig, action: Callable[[Store], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = await prepare_store(config.storage)
-        try:
-            return await action(store)
-        finally:
-            await store.aclose()
-
-    return asyncio.run(run())
 
 
 def _print(data: object) -> None:
@@ -122,7 +89,7 @@ def _row(record: OverrideRecord, config: GatewayConfig) -> dict[str, Any]:
 @option
 def overrides_list(config_path: str) -> None:
     """Every stored override; ``stale`` says why one does not apply to the file."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     records = _store(config, lambda store: store.list_overrides())
     _print([_row(r, config) for r in records])
 
@@ -158,7 +125,7 @@ def overrides_set(
 ) -> None:
     """Set an override: FIELD is enabled, weight (with --route), pin, strategy or
     visibility; e.g. ``overrides set chat enabled false --route vllm/llama``."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     try:
         checked = check_override(config, model, route, field, _value(value))
     except GatewayError as exc:
@@ -193,7 +160,7 @@ def overrides_clear(
     actor: str | None,
 ) -> None:
     """Clear one override (MODEL FIELD [--route R]) or, with --all, every one."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     if not everything and (model is None or field is None):
         click.echo("error: name the override (MODEL FIELD [--route R]) or pass --all", err=True)
         sys.exit(2)
@@ -221,7 +188,7 @@ def overrides_clear(
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 def overrides_audit(config_path: str, limit: int) -> None:
     """Who changed which override, when, old → new (newest first)."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     entries = _store(config, lambda store: store.override_audit(limit))
     _print(
         [
