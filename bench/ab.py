@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -59,6 +60,7 @@ def main() -> None:
     finally:
         for proc in procs:
             proc.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
     for name in ("A", "B"):
         added = [r["p50"] - d["p50"] for r, d in zip(rows[name], rows["direct"], strict=True)]
         added99 = [r["p99"] - d["p99"] for r, d in zip(rows[name], rows["direct"], strict=True)]
