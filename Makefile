@@ -1,11 +1,12 @@
-# `make check` is exactly what CI runs (.ci/run calls it after starting services).
+# `make test` is the README's test command and exactly what CI runs (.ci/run calls it
+# after starting PostgreSQL and Redis): dev install, format, lint, types, sizes, audit, pytest.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/quickstart.yaml
 PY_DIRS := src tests $(wildcard bench)
 
-.PHONY: install dev serve lint fmt typecheck test check size-check audit bench clean
+.PHONY: install dev serve lint fmt typecheck pytest test check size-check audit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +35,7 @@ typecheck:
 size-check:
 	@! find src -name '*.py' -exec wc -l {} + | awk '$$2 != "total" && $$1 > 600 {print "too long (>600 lines): " $$2; found=1} END {exit !found}'
 
-test:
+pytest:
 	$(BIN)/pytest
 
 # pip-audit over the installed environment; fails only on found vulnerabilities (an
@@ -42,7 +43,9 @@ test:
 audit:
 	BIN=$(BIN) bash scripts/audit-deps.sh
 
-check: dev lint typecheck size-check audit test
+test: dev lint typecheck size-check audit pytest
+
+check: test
 
 bench: dev
 	$(BIN)/python bench/run.py

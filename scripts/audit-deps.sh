@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Dependency audit for `make check`: pip-audit over the installed environment (the
+# Dependency audit for `make test`: pip-audit over the installed environment (the
 # project's pinned dependencies and their dependencies). It needs the package index's
 # vulnerability service: when that cannot be reached, it says so loudly and does not fail
 # the build; it fails only when vulnerabilities are found.
