@@ -23,9 +23,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.responses import Response
 
 from hybridinference.gateway import admin, health, inference, metrics, models
 from hybridinference.gateway.config_admin import include_config_admin
@@ -65,6 +67,21 @@ def _body(schema: type[Any]) -> dict[str, Any]:
     }
 
 
+#: (method, path, endpoint, OpenAPI tag) of every endpoint without a request-body schema
+SIMPLE_ROUTES: tuple[tuple[str, str, Callable[..., Awaitable[Response]], str], ...] = (
+    ("GET", "/v1/models", models.list_models, "models"),
+    ("GET", "/v1/models/{model:path}", models.retrieve_model, "models"),
+    ("GET", "/health", health.liveness, "health"),
+    ("GET", "/health/ready", health.readiness, "health"),
+    ("GET", "/metrics", metrics.metrics, "observability"),
+    ("POST", "/admin/keys", admin.create_key, "admin"),
+    ("GET", "/admin/keys", admin.list_keys, "admin"),
+    ("DELETE", "/admin/keys/{key_id}", admin.revoke_key, "admin"),
+    ("GET", "/admin/keys/{key_id}", admin.get_key, "admin"),
+    ("PATCH", "/admin/keys/{key_id}", admin.update_key, "admin"),
+)
+
+
 def include_routes(app: FastAPI) -> None:
     for path, endpoint, schema in (
         ("/v1/chat/completions", inference.chat_completions, ChatCompletionRequest),
@@ -81,50 +98,14 @@ def include_routes(app: FastAPI) -> None:
             tags=["inference"],
         )
     include_messages_routes(app)
-    app.add_api_route(
-        "/v1/models", models.list_models, methods=["GET"], response_model=None, tags=["models"]
-    )
-    app.add_api_route(
-        "/v1/models/{model:path}",
-        models.retrieve_model,
-        methods=["GET"],
-        response_model=None,
-        tags=["models"],
-    )
-    app.add_api_route(
-        "/health", health.liveness, methods=["GET"], response_model=None, tags=["health"]
-    )
-    app.add_api_route(
-        "/health/ready", health.readiness, methods=["GET"], response_model=None, tags=["health"]
-    )
-    app.add_api_route(
-        "/metrics",
-        metrics.metrics,
-        methods=["GET"],
-        response_model=None,
-        include_in_schema=False,
-        tags=["observability"],
-    )
-    app.add_api_route(
-        "/admin/keys", admin.create_key, methods=["POST"], response_model=None, tags=["admin"]
-    )
-    app.add_api_route(
-        "/admin/keys", admin.list_keys, methods=["GET"], response_model=None, tags=["admin"]
-    )
-    app.add_api_route(
-        "/admin/keys/{key_id}",
-        admin.revoke_key,
-        methods=["DELETE"],
-        response_model=None,
-        tags=["admin"],
-    )
-    for method, endpoint in (("GET", admin.get_key), ("PATCH", admin.update_key)):
+    for method, path, handler, tag in SIMPLE_ROUTES:
         app.add_api_route(
-            "/admin/keys/{key_id}",
-            endpoint,
+            path,
+            handler,
             methods=[method],
             response_model=None,
-            tags=["admin"],
+            include_in_schema=path != "/metrics",
+            tags=[tag],
         )
     include_usage_routes(app)
     include_request_routes(app)
