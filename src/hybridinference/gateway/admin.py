@@ -12,7 +12,7 @@ from hybridinference.gateway.auth import (
     describe_key,
     describe_spend,
     issue_key,
-    presented_key,
+    request_key,
 )
 from hybridinference.gateway.body import read_json_object, validate
 from hybridinference.gateway.deps import app_state
@@ -45,10 +45,9 @@ class UpdateKey(KeySettings):
 
 
 def _authorize(request: Request) -> None:
-    headers = request.headers
     check_admin(
         app_state(request).admin_token,
-        presented_key(headers.get("authorization"), headers.get("x-api-key")),
+        request_key(request),
     )
 
 

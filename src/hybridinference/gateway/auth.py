@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import HTTPConnection
+
 from hybridinference.errors import AuthenticationFailed
 from hybridinference.schemas.keys import EDITABLE_KEY_FIELDS, ApiKeyRecord, KeySpend
 from hybridinference.storage.base import Store
@@ -68,6 +70,19 @@ def presented_key(authorization: str | None, api_key: str | None) -> str | None:
     if api_key:
         return api_key.strip()
     return None
+
+
+def request_key(request: HTTPConnection) -> str | None:
+    """The key a request presents (``Authorization: Bearer`` or ``X-API-Key``), read from
+    the raw ASGI headers (Starlette's ``Headers.get`` raises and catches per absent one)."""
+    authorization: str | None = None
+    api_key: str | None = None
+    for name, value in request.scope["headers"]:
+        if name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+        elif name == b"x-api-key" and api_key is None:
+            api_key = value.decode("latin-1")
+    return presented_key(authorization, api_key)
 
 
 class KeyCache:

@@ -15,9 +15,16 @@ from hybridinference.gateway.deps import app_state
 from hybridinference.gateway.exchange import ClientDisconnected
 
 
+def declared_size(request: Request) -> int:
+    """The body size the client announced (``Content-Length``), 0 when it announced none."""
+    for name, value in request.scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared_size(request) > limit:
         raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
     chunks: list[bytes] = []
     size = 0

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
 from hybridinference.errors import ConfigError, GatewayError, InvalidRequest, NotFound
-from hybridinference.gateway.auth import check_admin, presented_key
+from hybridinference.gateway.auth import check_admin, request_key
 from hybridinference.gateway.body import read_json_object, validate
 from hybridinference.gateway.deps import app_state
 from hybridinference.gateway.forwarded import client_address
@@ -51,10 +51,7 @@ class SetOverride(BaseModel):
 
 def _authorized(request: Request) -> AppState:
     state = app_state(request)
-    headers = request.headers
-    check_admin(
-        state.admin_token, presented_key(headers.get("authorization"), headers.get("x-api-key"))
-    )
+    check_admin(state.admin_token, request_key(request))
     return state
 
 

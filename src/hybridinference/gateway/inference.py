@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 
 from pydantic import BaseModel
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
 from hybridinference.adapters.base import Endpoint
 from hybridinference.errors import GatewayError
-from hybridinference.gateway.auth import presented_key
-from hybridinference.gateway.body import read_json_object, validate
+from hybridinference.gateway.auth import request_key
+from hybridinference.gateway.body import declared_size, read_json_object, validate
 from hybridinference.gateway.deps import app_state
 from hybridinference.gateway.exchange import (
     CLIENT_CLOSED,
@@ -40,12 +39,8 @@ async def serve_inference(
 ) -> Response | EventStreamResponse:
     state = app_state(request)
     exchange = Exchange(state, request, endpoint.value)
-    headers = request.headers
     try:
-        raw = dict(request.scope["headers"])  # Headers.get raises and catches per miss
-        exchange.principal = await state.keys.authenticate(
-            presented_key(_header(raw, b"authorization"), _header(raw, b"x-api-key"))
-        )
+        exchange.principal = await state.keys.authenticate(request_key(request))
         body = await read_json_object(request, state.config.server.max_body_bytes)
         validate(schema, body)
         model: str = body["model"]
@@ -56,7 +51,7 @@ async def serve_inference(
         flags = state.flags.for_model(routed.routes.name)
         exchange.content = {} if flags.content_logging else None
         if state.limits is not None:  # no I/O when the key has no limit
-            await state.limits.check(exchange, body, routed, _declared_size(headers))
+            await state.limits.check(exchange, body, routed, declared_size(request))
         if exchange.content is not None:
             exchange.content["request"] = body
         if body.get("stream") and endpoint is not Endpoint.EMBEDDINGS:
@@ -98,16 +93,6 @@ async def serve_inference(
     except BaseException:
         exchange.finish(500)
         raise
-
-
-def _declared_size(headers: Headers) -> int:
-    length = headers.get("content-length")
-    return int(length) if length is not None and length.isdigit() else 0
-
-
-def _header(raw: dict[bytes, bytes], name: bytes) -> str | None:
-    value = raw.get(name)
-    return value.decode("latin-1") if value is not None else None
 
 
 async def chat_completions(request: Request) -> Response | EventStreamResponse:

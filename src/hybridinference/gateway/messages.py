@@ -21,8 +21,8 @@ from hybridinference.adapters.anthropic_response import to_anthropic_message
 from hybridinference.adapters.base import Endpoint
 from hybridinference.errors import GatewayError, NotFound
 from hybridinference.gateway.anthropic_errors import anthropic_error_response
-from hybridinference.gateway.auth import presented_key
-from hybridinference.gateway.body import read_json_object, validate
+from hybridinference.gateway.auth import request_key
+from hybridinference.gateway.body import declared_size, read_json_object, validate
 from hybridinference.gateway.deps import app_state
 from hybridinference.gateway.exchange import (
     CLIENT_CLOSED,
@@ -47,11 +47,8 @@ ENDPOINT_OFF = "The Anthropic Messages API is turned off on this gateway."
 async def create_message(request: Request) -> Response | EventStreamResponse:
     state = app_state(request)
     exchange = Exchange(state, request, "messages")
-    headers = request.headers
     try:
-        exchange.principal = await state.keys.authenticate(
-            presented_key(headers.get("authorization"), headers.get("x-api-key"))
-        )
+        exchange.principal = await state.keys.authenticate(request_key(request))
         if not state.config.flags.anthropic_endpoint:
             raise NotFound(ENDPOINT_OFF)
         native = await read_json_object(request, state.config.server.max_body_bytes)
@@ -61,9 +58,7 @@ async def create_message(request: Request) -> Response | EventStreamResponse:
         routed = state.routing.manager.resolve(model, exchange.principal.allowed_models)
         body = to_openai_request(native)
         if state.limits is not None:  # per-key limits, as on chat completions
-            length = headers.get("content-length")
-            size = int(length) if length is not None and length.isdigit() else 0
-            await state.limits.check(exchange, body, routed, size)
+            await state.limits.check(exchange, body, routed, declared_size(request))
         if exchange.content is not None:
             exchange.content["request"] = native
         manager = state.routing.manager
@@ -104,11 +99,8 @@ async def count_tokens(request: Request) -> Response:
     """An estimate (no tokenizer is loaded): JSON bytes of the prompt over four."""
     state = app_state(request)
     exchange = Exchange(state, request, "messages.count_tokens")
-    headers = request.headers
     try:
-        exchange.principal = await state.keys.authenticate(
-            presented_key(headers.get("authorization"), headers.get("x-api-key"))
-        )
+        exchange.principal = await state.keys.authenticate(request_key(request))
         if not state.config.flags.anthropic_endpoint:
             raise NotFound(ENDPOINT_OFF)
         body = await read_json_object(request, state.config.server.max_body_bytes)

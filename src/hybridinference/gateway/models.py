@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from hybridinference.errors import GatewayError
-from hybridinference.gateway.auth import presented_key
+from hybridinference.gateway.auth import request_key
 from hybridinference.gateway.deps import app_state
 from hybridinference.gateway.responses import JSONResponse, error_response
 from hybridinference.routing.manager import RoutedModel
@@ -39,11 +39,8 @@ def describe(routed: RoutedModel, created: int) -> dict[str, Any]:
 
 async def list_models(request: Request) -> JSONResponse:
     state = app_state(request)
-    headers = request.headers
     try:
-        principal = await state.keys.authenticate(
-            presented_key(headers.get("authorization"), headers.get("x-api-key"))
-        )
+        principal = await state.keys.authenticate(request_key(request))
     except GatewayError as exc:
         return error_response(exc)
     allowed = principal.allowed_models
@@ -65,11 +62,8 @@ async def list_models(request: Request) -> JSONResponse:
 async def retrieve_model(request: Request) -> JSONResponse:
     """``GET /v1/models/{model}`` (by name or alias); 404 for unknown and forbidden alike."""
     state = app_state(request)
-    headers = request.headers
     try:
-        principal = await state.keys.authenticate(
-            presented_key(headers.get("authorization"), headers.get("x-api-key"))
-        )
+        principal = await state.keys.authenticate(request_key(request))
         routed = state.routing.manager.resolve(
             request.path_params["model"], principal.allowed_models
         )

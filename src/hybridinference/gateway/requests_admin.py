@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 
 from hybridinference.errors import GatewayError, InvalidRequest, NotFound
-from hybridinference.gateway.auth import check_admin, presented_key
+from hybridinference.gateway.auth import check_admin, request_key
 from hybridinference.gateway.deps import app_state
 from hybridinference.gateway.responses import JSONResponse, error_response
 from hybridinference.schemas.records import RequestRecord
@@ -124,8 +124,7 @@ async def scan(store: Store, wanted: RequestFilter) -> tuple[list[RequestRecord]
 async def _scope(request: Request) -> tuple[bool, str | None]:
     """(scoped to one key?, that key's id) for the caller; raises when not allowed."""
     state = app_state(request)
-    headers = request.headers
-    presented = presented_key(headers.get("authorization"), headers.get("x-api-key"))
+    presented = request_key(request)
     if request.url.path.startswith("/admin/"):
         check_admin(state.admin_token, presented)
         return False, None

@@ -8,18 +8,17 @@ from fastapi import FastAPI
 from starlette.requests import Request
 
 from hybridinference.errors import GatewayError
-from hybridinference.gateway.auth import check_admin, presented_key
+from hybridinference.gateway.auth import check_admin, request_key
 from hybridinference.gateway.deps import app_state
 from hybridinference.gateway.responses import JSONResponse, error_response
 
 
 async def routing_status(request: Request) -> JSONResponse:
     state = app_state(request)
-    headers = request.headers
     try:
         check_admin(
             state.admin_token,
-            presented_key(headers.get("authorization"), headers.get("x-api-key")),
+            request_key(request),
         )
     except GatewayError as exc:
         return error_response(exc)

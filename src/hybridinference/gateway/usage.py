@@ -23,7 +23,12 @@ from hybridinference.errors import (
     InvalidRequest,
     ServiceUnavailable,
 )
-from hybridinference.gateway.auth import check_admin, describe_key, describe_spend, presented_key
+from hybridinference.gateway.auth import (
+    check_admin,
+    describe_key,
+    describe_spend,
+    request_key,
+)
 from hybridinference.gateway.deps import app_state
 from hybridinference.gateway.responses import JSONResponse, error_response
 from hybridinference.storage.usage import DIMENSIONS, UsageQuery, UsageRow
@@ -114,11 +119,8 @@ async def _run(request: Request, query: UsageQuery) -> list[UsageRow]:
 
 async def admin_usage(request: Request) -> JSONResponse:
     state = app_state(request)
-    headers = request.headers
     try:
-        check_admin(
-            state.admin_token, presented_key(headers.get("authorization"), headers.get("x-api-key"))
-        )
+        check_admin(state.admin_token, request_key(request))
         query = parse_query(dict(request.query_params), state.wall_clock(), None)
         rows = await _run(request, query)
     except GatewayError as exc:
@@ -128,11 +130,8 @@ async def admin_usage(request: Request) -> JSONResponse:
 
 async def own_usage(request: Request) -> JSONResponse:
     state = app_state(request)
-    headers = request.headers
     try:
-        principal = await state.keys.authenticate(
-            presented_key(headers.get("authorization"), headers.get("x-api-key"))
-        )
+        principal = await state.keys.authenticate(request_key(request))
         if principal.key_id is None:
             raise AuthenticationFailed("Usage is kept per API key: send your key.")
         query = parse_query(dict(request.query_params), state.wall_clock(), principal.key_id)
