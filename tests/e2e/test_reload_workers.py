@@ -216,12 +216,20 @@ def test_file_change_under_load_converges_with_zero_failures(served: Served) -> 
     sighup_to_the_supervisor(served)  # same process tree: one start for both checks
 
 
-def worker_pids(url: str, tries: int = 30) -> dict[int, str]:
+def worker_pids(url: str, tries: int = 30, until: set[int] | None = None) -> dict[int, str]:
+    """The workers answering (pid → version), sampled over new connections; with ``until``
+    it samples longer (the kernel may hand many connections in a row to one worker) and
+    stops once it has seen exactly those pids."""
     seen: dict[int, str] = {}
-    for _ in range(tries):
-        with httpx.Client(timeout=10) as client:
-            body = client.get(url + "/admin/config", headers=HEADERS).json()
+    for _ in range(tries if until is None else 10 * tries):
+        try:
+            with httpx.Client(timeout=10) as client:
+                body = client.get(url + "/admin/config", headers=HEADERS).json()
+        except httpx.RemoteProtocolError:  # a worker uvicorn is replacing closed on us
+            continue
         seen[body["pid"]] = body["version"]
+        if until is not None and set(seen) >= until:
+            break
     return seen
 
 
@@ -236,7 +244,7 @@ def sighup_to_the_supervisor(served: Served) -> None:
     tmp.replace(served.path)
     supervisor.send_signal(signal.SIGHUP)
     wait_for_log(served, "aborting the restart")
-    assert set(worker_pids(served.url)) == set(before)
+    assert set(worker_pids(served.url, until=set(before))) == set(before)
     ok = {"model": "ok", "messages": [{"role": "user", "content": "hi"}]}
     assert httpx.post(served.url + "/v1/chat/completions", json=ok, timeout=20).status_code == 200
     new = served.write({**served.config, "routing": {"max_attempts": 2}})
