@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 from aiohttp.http_exceptions import HttpProcessingError
 
+from hybridinference.adapters import h1
 from hybridinference.errors import (
     GatewayError,
     UpstreamError,
@@ -120,13 +121,21 @@ def _seconds(value: str | None) -> float | None:
 
 @contextmanager
 def map_transport_errors(route: str) -> Iterator[None]:
-    """Turn aiohttp/asyncio failures into gateway errors, cause chained."""
+    """Turn h1/aiohttp/asyncio failures into gateway errors, cause chained."""
     try:
         yield
     except GatewayError:
         raise
     except TimeoutError as exc:
         raise UpstreamTimeout(f"{route} timed out") from exc
+    except h1.ConnectFailed as exc:
+        raise UpstreamUnavailable(f"{route} is unreachable ({exc.reason})") from exc
+    except h1.ConnectionClosed as exc:
+        raise UpstreamUnavailable(f"{route} closed the connection") from exc
+    except h1.BodyTooLarge as exc:
+        raise UpstreamProtocolError(f"{route} sent an oversized response") from exc
+    except h1.ProtocolError as exc:
+        raise UpstreamProtocolError(f"{route} sent a malformed response") from exc
     except aiohttp.ClientConnectorError as exc:
         raise UpstreamUnavailable(f"{route} is unreachable ({_reason(exc)})") from exc
     except aiohttp.ServerDisconnectedError as exc:

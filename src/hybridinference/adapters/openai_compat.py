@@ -7,17 +7,15 @@ is aimed at the upstream, and streams always ask for usage so that it can be log
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 
-import aiohttp
 import orjson
 
 from hybridinference.adapters.base import Endpoint, JSONObject, UpstreamCall
+from hybridinference.adapters.h1 import ConnectionPool
 from hybridinference.adapters.http import (
     error_for_status,
     map_transport_errors,
-    read_limited,
     remaining,
     scrub_credentials,
 )
@@ -38,6 +36,8 @@ REQUIRED_FIELD: Mapping[Endpoint, str] = {
     Endpoint.EMBEDDINGS: "data",
 }
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_ERROR_BYTES = 1024 * 1024
+PROBE_TIMEOUT = 5.0
 #: one SSE line (a whole tool call's arguments may come in one event); longer is an error
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 
@@ -49,33 +49,37 @@ class OpenAICompatAdapter:
         self,
         name: str,
         config: OpenAIProviderConfig,
-        session: aiohttp.ClientSession,
+        pool: ConnectionPool,
         api_key: str | None,
     ) -> None:
         self.name = name
-        self._base_url = config.base_url
-        self._session = session
+        self._pool = pool
         self._profile = PROFILES[config.profile]
         self._drop = frozenset(config.drop_unsupported_params)
         headers = {"Content-Type": "application/json", **config.headers}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._headers = headers
+        self._headers = ConnectionPool.header_block(headers)
 
     async def complete(self, call: UpstreamCall) -> JSONObject:
-        url = self._base_url + PATHS[call.endpoint]
         data = orjson.dumps(self._prepare(call.endpoint, call.body))
         with map_transport_errors(self.name):
-            async with asyncio.timeout(remaining(call.deadline, call.first_byte_timeout)):
-                response = await self._session.post(url, data=data, headers=self._headers)
+            response = await self._pool.request(
+                b"POST",
+                PATHS[call.endpoint],
+                self._headers,
+                data,
+                remaining(call.deadline, call.first_byte_timeout),
+            )
             try:
-                async with asyncio.timeout(remaining(call.deadline, call.idle_timeout)):
-                    body = await read_limited(response, MAX_RESPONSE_BYTES, self.name)
+                body = await response.read(
+                    MAX_RESPONSE_BYTES, remaining(call.deadline, call.idle_timeout)
+                )
             finally:
                 response.release()
             if response.status >= 300:
                 raise error_for_status(
-                    response.status, body, response.headers.get("Retry-After"), self.name
+                    response.status, body, response.headers.get("retry-after"), self.name
                 )
             result = orjson.loads(body)
         if not isinstance(result, dict) or REQUIRED_FIELD[call.endpoint] not in result:
@@ -102,30 +106,31 @@ class OpenAICompatAdapter:
         }
         body = self._prepare(call.endpoint, body)
         fix_chunk = self._profile.chunk if call.endpoint is Endpoint.CHAT else None
-        url = self._base_url + PATHS[call.endpoint]
         with map_transport_errors(self.name):
-            async with asyncio.timeout(remaining(call.deadline, call.first_byte_timeout)):
-                response = await self._session.post(
-                    url, data=orjson.dumps(body), headers=self._headers
-                )
+            response = await self._pool.request(
+                b"POST",
+                PATHS[call.endpoint],
+                self._headers,
+                orjson.dumps(body),
+                remaining(call.deadline, call.first_byte_timeout),
+            )
             try:
                 if response.status >= 300:
-                    async with asyncio.timeout(remaining(call.deadline, call.idle_timeout)):
-                        error_body = await response.content.read(1024 * 1024)
+                    error_body = await response.read(
+                        MAX_ERROR_BYTES, remaining(call.deadline, call.idle_timeout)
+                    )
                     raise error_for_status(
                         response.status,
                         error_body,
-                        response.headers.get("Retry-After"),
+                        response.headers.get("retry-after"),
                         self.name,
                     )
                 parser = SSEParser()
                 # the first chunk must come within first_byte; every later one within idle
                 wait = call.first_byte_timeout
-                content = response.content
                 finished = False
                 while True:
-                    async with asyncio.timeout(remaining(call.deadline, wait)):
-                        line = await content.readline(max_line_length=MAX_EVENT_BYTES)
+                    line = await response.readline(MAX_EVENT_BYTES, remaining(call.deadline, wait))
                     event = parser.feed_line(line) if line else parser.finish()
                     if event is not None:
                         if event.data == "[DONE]":
@@ -141,11 +146,9 @@ class OpenAICompatAdapter:
                             return
                         raise UpstreamProtocolError(f"{self.name} ended the stream early")
             finally:
-                # Closing (not releasing) guarantees the upstream sees the cancellation.
-                if not response.content.at_eof():
-                    response.close()
-                else:
-                    response.release()
+                # A stream left before its end closes the connection, so the upstream sees
+                # the cancellation; a complete one goes back to the pool.
+                response.release()
 
     def _decode_chunk(self, data: str) -> JSONObject:
         try:
@@ -163,16 +166,18 @@ class OpenAICompatAdapter:
 
     async def probe(self) -> None:
         with map_transport_errors(self.name):
-            async with asyncio.timeout(5):
-                async with self._session.get(
-                    self._base_url + "/models", headers=self._headers
-                ) as response:
-                    body = await response.read()
-                    if response.status >= 300:
-                        raise error_for_status(response.status, body, None, self.name)
+            response = await self._pool.request(
+                b"GET", "/models", self._headers, b"", PROBE_TIMEOUT
+            )
+            try:
+                body = await response.read(MAX_ERROR_BYTES, PROBE_TIMEOUT)
+            finally:
+                response.release()
+            if response.status >= 300:
+                raise error_for_status(response.status, body, None, self.name)
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._pool.aclose()
 
 
 def _has_finish_reason(chunk: JSONObject) -> bool:

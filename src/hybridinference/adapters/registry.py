@@ -10,6 +10,7 @@ from hybridinference.adapters.anthropic import AnthropicAdapter
 from hybridinference.adapters.base import Adapter
 from hybridinference.adapters.demo import DemoAdapter
 from hybridinference.adapters.gemini import GeminiAdapter
+from hybridinference.adapters.h1 import ConnectionPool
 from hybridinference.adapters.http import create_session
 from hybridinference.adapters.ollama import OllamaAdapter
 from hybridinference.adapters.openai_compat import OpenAICompatAdapter
@@ -46,9 +47,8 @@ def _api_key(name: str, env_name: str | None, ctx: BuildContext) -> str | None:
 def _build_openai(name: str, config: ProviderConfig, ctx: BuildContext) -> Adapter:
     assert isinstance(config, OpenAIProviderConfig)
     timeouts = config.timeouts or ctx.timeouts
-    return OpenAICompatAdapter(
-        name, config, create_session(timeouts.connect), _api_key(name, config.api_key_env, ctx)
-    )
+    pool = ConnectionPool(config.base_url, connect_timeout=timeouts.connect)
+    return OpenAICompatAdapter(name, config, pool, _api_key(name, config.api_key_env, ctx))
 
 
 Builder = Callable[[str, ProviderConfig, BuildContext], Adapter]

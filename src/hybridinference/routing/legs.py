@@ -98,14 +98,26 @@ class Race(Generic[R]):
         self._failures: list[FailedAttempt] = []
         self._winner: tuple[Route, R] | None = None
 
-    def _start(self, hedge: bool) -> None:
+    def _begin(self, hedge: bool) -> _Leg:
         route = self._plan.routes[self._next]
         self._next += 1
         now = self._clock()
         route.circuit.begin(now)
-        task = asyncio.ensure_future(self._opener.open(route, self._make_call(route)))
         loop_now = asyncio.get_running_loop().time()
-        self._pending[task] = _Leg(route, self._trace.clock(), now, loop_now, hedge)
+        return _Leg(route, self._trace.clock(), now, loop_now, hedge)
+
+    def _start(self, hedge: bool) -> None:
+        leg = self._begin(hedge)
+        task = asyncio.ensure_future(self._opener.open(leg.route, self._make_call(leg.route)))
+        self._pending[task] = leg
+
+    def _check_left(self) -> None:
+        """Raise when no leg is running and none may start."""
+        plan = self._plan
+        if not self._failures and self._next >= len(plan.routes):
+            raise NoRouteAvailable("No route is left to try.")
+        if self._next >= len(plan.routes) or (self._failures and self._trace.expired()):
+            raise AllRoutesFailed(self._failures)
 
     def _hedge_timeout(self) -> float | None:
         plan = self._plan
@@ -120,16 +132,14 @@ class Race(Generic[R]):
 
     async def run(self) -> tuple[Route, R]:
         plan = self._plan
-        hedgeable = plan.hedging is not None and len(plan.routes) > 1
-        if hedgeable:
-            plan.budget.earn()
+        if plan.hedging is None or len(plan.routes) < 2:
+            return await self._in_turn()
+        plan.budget.earn()
+        hedgeable = True
         try:
             while self._winner is None:
                 if not self._pending:
-                    if not self._failures and self._next >= len(plan.routes):
-                        raise NoRouteAvailable("No route is left to try.")
-                    if self._next >= len(plan.routes) or (self._failures and self._trace.expired()):
-                        raise AllRoutesFailed(self._failures)
+                    self._check_left()
                     self._start(hedge=False)
                 timeout = self._hedge_timeout() if hedgeable else None
                 done, _ = await asyncio.wait(
@@ -141,22 +151,42 @@ class Race(Generic[R]):
                         self._start(hedge=True)
                     continue
                 for task in done:
-                    await self._settle(task, self._pending.pop(task))
+                    leg = self._pending.pop(task)
+                    error = task.exception()
+                    await self._settle(leg, error, None if error else task.result())
             return self._winner
         finally:
             await self._cancel_pending()
 
-    async def _settle(self, task: asyncio.Future[R], leg: _Leg) -> None:
-        error = task.exception()
+    async def _in_turn(self) -> tuple[Route, R]:
+        """Without hedging one leg runs at a time, so it runs in the caller's task: no task,
+        no wait set per attempt. A cancellation (the client left) cancels the leg in
+        place and is recorded as that leg's outcome."""
+        while self._winner is None:
+            self._check_left()
+            leg = self._begin(hedge=False)
+            try:
+                result = await self._opener.open(leg.route, self._make_call(leg.route))
+            except asyncio.CancelledError:
+                self._lost(leg, self._clock())
+                raise
+            except Exception as error:
+                await self._settle(leg, error, None)
+                continue
+            await self._settle(leg, None, result)
+        return self._winner
+
+    async def _settle(self, leg: _Leg, error: BaseException | None, result: R | None) -> None:
         now = self._clock()
         if error is None:
+            assert result is not None
             if self._winner is not None:  # finished in the same instant: it lost anyway
-                await self._opener.discard(task.result())
+                await self._opener.discard(result)
                 self._lost(leg, now)
                 return
             settle_ok(leg.route, now, now - leg.began)
             self._trace.record_attempt(leg.route, None, leg.started)
-            self._winner = (leg.route, task.result())
+            self._winner = (leg.route, result)
             if leg.hedge:
                 self._plan.budget.backup_wins += 1
             return

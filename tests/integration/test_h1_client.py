@@ -1,0 +1,232 @@
+"""The lean upstream HTTP/1.1 client (adapters.h1) against scripted servers on real
+sockets: keep-alive reuse, the stale keep-alive retry, chunked and gzip bodies, bodies
+delimited by the connection's end, lines, limits, timeouts and failures."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+from hybridinference.adapters import h1
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
+HEADERS = h1.ConnectionPool.header_block({"Content-Type": "application/json"})
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes | None:
+    """One request's head and body (by Content-Length); None at EOF."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return None
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head + await reader.readexactly(length)
+
+
+def answer(body: bytes, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+class Server:
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.closed = asyncio.Event()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer, self.connections)
+        finally:
+            writer.close()
+            self.closed.set()
+
+
+@asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[tuple[Server, h1.ConnectionPool]]:
+    server = Server(handler)
+    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    pool = h1.ConnectionPool(f"http://127.0.0.1:{port}/v1", connect_timeout=2.0)
+    try:
+        yield server, pool
+    finally:
+        await pool.aclose()
+        listener.close()
+
+
+def echo_forever(server_requests: list[bytes]) -> Handler:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        while (request := await read_request(reader)) is not None:
+            server_requests.append(request)
+            writer.write(answer(b'{"n": %d}' % len(server_requests)))
+
+    return handle
+
+
+async def test_requests_reuse_one_keep_alive_connection_and_send_one_head() -> None:
+    seen: list[bytes] = []
+    async with serving(echo_forever(seen)) as (server, pool):
+        for n in (1, 2, 3):
+            response = await pool.request(b"POST", "/chat/completions", HEADERS, b"{}", 2.0)
+            assert response.status == 200
+            assert await response.read(1024, 2.0) == b'{"n": %d}' % n
+            response.release()
+        assert server.connections == 1
+        assert pool.open_connections == 1
+    head = seen[0].split(b"\r\n")
+    assert head[0] == b"POST /v1/chat/completions HTTP/1.1"
+    assert b"Content-Type: application/json" in head
+    assert b"Content-Length: 2" in head
+    assert any(line.startswith(b"Host: 127.0.0.1:") for line in head)
+
+
+async def test_a_keep_alive_connection_the_server_dropped_is_retried_once_fresh() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await read_request(reader)
+        writer.write(answer(b"first" if n == 1 else b"fresh"))
+        if n == 1:  # the next request on this connection finds it closed, unanswered
+            await read_request(reader)
+            writer.transport.abort()
+
+    async with serving(handle) as (server, pool):
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        assert await response.read(1024, 2.0) == b"first"
+        response.release()
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        assert await response.read(1024, 2.0) == b"fresh"
+        response.release()
+        assert server.connections == 2
+
+
+async def test_a_fresh_connection_closed_before_the_answer_is_an_error() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await read_request(reader)
+        writer.transport.abort()
+
+    async with serving(handle) as (server, pool):
+        with pytest.raises(h1.ConnectionClosed):
+            await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        assert server.connections == 1  # not retried: the server may have seen it
+
+
+async def test_chunked_gzip_body_is_decoded_and_read_line_by_line() -> None:
+    payload = gzip.compress(b"data: one\n\ndata: two\n\n")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n")
+        writer.write(b"Content-Encoding: gzip\r\n\r\n")
+        for piece in (payload[:7], payload[7:]):
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.write(b"0\r\n\r\n")
+        await read_request(reader)
+
+    async with serving(handle) as (_server, pool):
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        lines = []
+        while line := await response.readline(1024, 2.0):
+            lines.append(line)
+        assert lines == [b"data: one\n", b"\n", b"data: two\n", b"\n"]
+        response.release()
+        assert pool.open_connections == 1
+
+
+async def test_a_body_ended_by_closing_the_connection_is_complete() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart one, ")
+        await writer.drain()
+        await asyncio.sleep(0.01)
+        writer.write(b"part two")
+
+    async with serving(handle) as (_server, pool):
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        assert await response.read(1024, 2.0) == b"part one, part two"
+        response.release()
+        assert pool.open_connections == 0
+
+
+async def test_limits_refuse_a_declared_oversized_body_and_an_overlong_line() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\nsome")
+        await read_request(reader)
+
+    async with serving(handle) as (_server, pool):
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        with pytest.raises(h1.BodyTooLarge):
+            await response.read(1024, 2.0)
+        response.close()
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        with pytest.raises(h1.BodyTooLarge):
+            await response.readline(2, 2.0)
+        response.close()
+
+
+async def test_no_answer_times_out_and_closing_tells_the_server() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await read_request(reader)
+        await reader.read()  # until the client closes
+
+    async with serving(handle) as (server, pool):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            await pool.request(b"POST", "/x", HEADERS, b"{}", 0.2)
+        assert 0.15 < loop.time() - started < 1.5
+        await asyncio.wait_for(server.closed.wait(), 2.0)  # the request closed its connection
+        assert pool.open_connections == 0
+
+
+async def test_a_stream_left_early_closes_its_connection() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        writer.write(b"6\r\nline1\n\r\n")
+        await reader.read()
+
+    async with serving(handle) as (server, pool):
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        assert await response.readline(1024, 2.0) == b"line1\n"
+        response.release()  # not complete: released means closed
+        await asyncio.wait_for(server.closed.wait(), 2.0)
+
+
+async def test_refused_and_garbage_are_named() -> None:
+    listener = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    listener.close()
+    await listener.wait_closed()
+    pool = h1.ConnectionPool(f"http://127.0.0.1:{port}", connect_timeout=1.0)
+    with pytest.raises(h1.ConnectFailed) as caught:
+        await pool.request(b"GET", "/", HEADERS, b"", 2.0)
+    assert caught.value.reason == "connection refused"
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await read_request(reader)
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await reader.read()
+
+    async with serving(handle) as (_server, pool):
+        with pytest.raises(h1.ProtocolError):
+            await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+
+
+def test_header_blocks_refuse_line_breaks_and_urls_must_be_http() -> None:
+    with pytest.raises(ValueError, match="line break"):
+        h1.ConnectionPool.header_block({"Authorization": "Bearer x\r\nEvil: 1"})
+    with pytest.raises(ValueError, match="http"):
+        h1.ConnectionPool("ftp://example.org", connect_timeout=1.0)
+    pool = h1.ConnectionPool("https://api.example.org/v1/", connect_timeout=1.0)
+    assert (pool.host, pool.port, pool.prefix) == ("api.example.org", 443, "/v1")
