@@ -164,6 +164,7 @@ def run_memory(
 
 def profile(gateway: Proc, workdir: Path, layout: Layout, seconds: float) -> Path:
     """py-spy (native off, idle off) on the gateway while wrk saturates it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "profile.txt"
     raw = RESULTS / "profile.raw"
     spy = subprocess.Popen(

@@ -47,7 +47,7 @@ class KeyHasher:
     secret: bytes
 
     def hash(self, key: str) -> str:
-        return hmac.new(self.secret, key.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.secret, key.encode(), hashlib.sha256).hex()  # one-shot C path
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,7 +112,12 @@ def throttle_key(address: str) -> str:
     return str(parsed)
 
 
+MAX_REMEMBERED_ADDRESSES = 65_536
+
+
 def _within(address: str, networks: Sequence[Network]) -> bool:
+    if not networks:
+        return False
     try:
         parsed = ip_address(address)
     except ValueError:
@@ -135,16 +140,28 @@ class AuthThrottleMiddleware:
         self._throttle = throttle
         self._trusted = trusted_proxies
         self._exempt = exempt
+        #: address → its throttle key, or None when exempt: parsing an address costs more
+        #: than the rest of this middleware, and clients come back (bounded, then cleared)
+        self._keys: dict[str, str | None] = {}
+
+    def _key(self, address: str) -> str | None:
+        key = self._keys.get(address, "")
+        if key == "":
+            if len(self._keys) >= MAX_REMEMBERED_ADDRESSES:
+                self._keys.clear()
+            exempt = _within(address, self._exempt)
+            key = self._keys[address] = None if exempt else throttle_key(address)
+        return key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         address = client_address(scope, self._trusted)
-        if address is None or _within(address, self._exempt):
+        key = None if address is None else self._key(address)
+        if key is None:
             await self.app(scope, receive, send)
             return
-        key = throttle_key(address)
         wait = self._throttle.retry_after(key)
         if wait is not None:
             self._throttle.refused_total += 1

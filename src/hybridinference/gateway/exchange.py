@@ -103,6 +103,9 @@ class Exchange:
         if self.ticket is not None and self._state.limits is not None:
             self._state.limits.reconcile(self.ticket, trace)
 
+    def succeeded(self) -> None:
+        self.finish(200)
+
     def disconnected(self) -> None:
         self.finish(CLIENT_CLOSED, cancelled=True)
 

@@ -24,7 +24,11 @@ from hybridinference.gateway.exchange import (
     cancel_on_disconnect,
 )
 from hybridinference.gateway.reasoning import strip_reasoning, strip_stream
-from hybridinference.gateway.responses import EventStreamResponse, JSONResponse, error_response
+from hybridinference.gateway.responses import (
+    AnswerResponse,
+    EventStreamResponse,
+    error_response,
+)
 from hybridinference.gateway.streaming import relay
 from hybridinference.schemas.openai import (
     ChatCompletionRequest,
@@ -79,8 +83,7 @@ async def serve_inference(
             strip_reasoning(result)
         if exchange.content is not None:
             exchange.content["response"] = result
-        exchange.finish(200)
-        return JSONResponse(result, headers=exchange.route_headers())
+        return AnswerResponse(result, exchange.route_headers(), exchange.succeeded)
     except GatewayError as exc:
         exchange.finish(exc.status_code, exc)
         return error_response(exc, exchange.route_headers())

@@ -31,7 +31,7 @@ from hybridinference.gateway.exchange import (
     cancel_on_disconnect,
 )
 from hybridinference.gateway.messages_stream import relay_messages
-from hybridinference.gateway.responses import EventStreamResponse, JSONResponse
+from hybridinference.gateway.responses import AnswerResponse, EventStreamResponse, JSONResponse
 from hybridinference.schemas.anthropic import (
     AnthropicErrorResponse,
     CountTokensRequest,
@@ -80,9 +80,10 @@ async def create_message(request: Request) -> Response | EventStreamResponse:
         message = to_anthropic_message(result, model, _message_id(exchange))
         if exchange.content is not None:
             exchange.content["response"] = message
-        exchange.finish(200)
-        return JSONResponse(
-            message, headers={**exchange.route_headers(), "request-id": exchange.request_id}
+        return AnswerResponse(
+            message,
+            {**exchange.route_headers(), "request-id": exchange.request_id},
+            exchange.succeeded,
         )
     except GatewayError as exc:
         exchange.finish(exc.status_code, exc)
