@@ -134,7 +134,7 @@ def test_five_thousand_idle_connections_and_still_serving(gw: RunningGateway) ->
                 idle.append(socket.create_connection(("127.0.0.1", gw.port)))
             assert_serving(gw)
             # the gateway accepted them all (its ends count as descriptors here too)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30  # generous: a busy 2-core CI machine
             while len(os.listdir("/proc/self/fd")) < before + 2 * count:
                 assert time.monotonic() < deadline, len(os.listdir("/proc/self/fd")) - before
                 time.sleep(0.05)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 import orjson
@@ -67,7 +67,7 @@ def request_row(r: RequestRecord) -> tuple[Any, ...]:
     for name in REQUEST_FIELDS:
         value = getattr(r, name)
         if name == "attempts":
-            value = orjson.dumps([asdict(a) for a in value]).decode()
+            value = orjson.dumps(value).decode()  # orjson encodes the dataclasses itself
         elif name in _BOOL_FIELDS:
             value = int(value)
         elif isinstance(value, str) and "\x00" in value:
