@@ -1,6 +1,7 @@
 """Run every strategy over one scenario's trace and print the comparison table.
 
-    python -m bench.routing.run [--scenario paper-drift] [--requests 100000] [--markdown]
+    python -m bench.routing.run [--scenario paper-drift] [--requests 100000] [--seed N]
+        [--estimated-output] [--markdown]
 
 Per strategy: p50 and p99 time to first token, the share of requests over the SLO
 (failed requests count as violations), total cost, cost relative to the hindsight
@@ -8,12 +9,15 @@ optimum at the same SLO (``window_bound``: per 15-minute window, the best share 
 requests per route knowing each route's realised TTFT distribution), relative to the
 clairvoyant per-request lower bound at the SLO and without one (``hindsight``), how
 many requests were hedged, and the strategy's wall and CPU time. Deterministic for a
-given seed. ``--no-hindsight`` skips the (slow) clairvoyant LPs.
+given seed (``--seed`` draws another trace of the same scenario). ``--no-hindsight``
+skips the (slow) clairvoyant LPs. ``--estimated-output`` tells the strategies the
+model's ``expected_output_tokens`` instead of each request's realised output length.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 
@@ -84,13 +88,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", help="strategy labels to run")
     parser.add_argument("--no-hindsight", action="store_true")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--estimated-output",
+        action="store_true",
+        help="strategies see expected_output_tokens, not each request's realised output length",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="another trace (default: the scenario's)"
+    )
     args = parser.parse_args(argv)
     scenario = SCENARIOS[args.scenario]
+    if args.seed is not None:
+        scenario = dataclasses.replace(scenario, seed=args.seed)
     trace = make_trace(scenario, args.requests)
     n = len(trace.arrival)
     print(
         f"scenario {scenario.name}: {n} requests over {scenario.hours} h (virtual), SLO: "
-        f"p{scenario.slo_percentile * 100:g} TTFT ≤ {scenario.slo_ttft} s"
+        f"p{scenario.slo_percentile * 100:g} TTFT ≤ {scenario.slo_ttft} s, seed {scenario.seed}"
     )
     bound = solve_windows(scenario, trace)
     strict = solve_windows(scenario, trace, per_window=True)
@@ -115,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.only and policy.label not in args.only:
             continue
         started, cpu = time.perf_counter(), time.process_time()
-        result = Simulation(scenario, trace, policy).run()
+        simulation = Simulation(scenario, trace, policy, known_output=not args.estimated_output)
+        result = simulation.run()
         result.wall_seconds = time.perf_counter() - started
         print(
             f"  {policy.label}: {result.wall_seconds:.1f} s wall, "

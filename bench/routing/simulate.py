@@ -130,7 +130,9 @@ class Engine:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, trace: Trace, policy: Policy) -> None:
+    def __init__(
+        self, scenario: Scenario, trace: Trace, policy: Policy, *, known_output: bool = True
+    ) -> None:
         self.scenario = scenario
         self.trace = trace
         # plain lists: indexing numpy arrays one element at a time is slow
@@ -148,6 +150,11 @@ class Simulation:
         self.strategy = STRATEGIES[policy.strategy](model, random.Random(scenario.seed))
         self.hedging = model.hedging if policy.hedging else None
         self.slo = model.slo
+        # what the strategy is told about the output length: the realised one, or (as a
+        # gateway without max_tokens would) the model's expected_output_tokens
+        self.output_hint: int | None = (
+            None if known_output else model.strategy_options.expected_output_tokens
+        )
         self.budget = HedgeBudget(self.hedging.budget if self.hedging else 0.0)
         self.engines = {
             j: Engine(p.slots) for j, p in enumerate(self.providers) if p.slots is not None
@@ -299,7 +306,8 @@ class Simulation:
         for i in range(n):
             now = self.arrival[i]
             self.advance(now)
-            info = RequestInfo(now, 0, self.prompt[i], self.output[i])
+            hint = self.output_hint
+            info = RequestInfo(now, 0, self.prompt[i], self.output[i] if hint is None else hint)
             eligible = [r for r in routes if available(r, info)]
             if not eligible:
                 ttfts[i] = math.inf

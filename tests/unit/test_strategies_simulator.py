@@ -60,3 +60,23 @@ def test_window_bound_meets_the_slo_and_sits_between_the_clairvoyant_bound_and_a
     assert bound.violations <= 1 - SMALL.slo_percentile + 1e-6
     assert clairvoyant.cost - 1e-9 <= bound.cost <= strict.cost + 1e-9
     assert abs(sum(bound.shares.values()) - 1.0) < 1e-6
+
+
+def test_seed_and_estimated_output_options(capsys: object) -> None:
+    argv = ["--requests", "500", "--only", "slo", "--no-hindsight"]
+    main([*argv, "--seed", "7"])
+    main([*argv, "--seed", "7", "--estimated-output"])
+    first, second = capsys.readouterr().out.split("scenario ")[1:]  # type: ignore[attr-defined]
+    assert "seed 7" in first and "seed 7" in second
+    assert first.splitlines()[1] == second.splitlines()[1]  # the same trace and bound
+    other = make_trace(dataclasses.replace(SMALL, seed=7))
+    assert not np.array_equal(other.ttft, make_trace(SMALL).ttft)
+
+
+def test_estimated_output_hides_each_request_s_length_from_the_strategy() -> None:
+    trace = make_trace(SMALL)
+    policy = Policy("cost", "cost")
+    told = Simulation(SMALL, trace, policy, known_output=False)
+    assert told.output_hint == 256  # the model's expected_output_tokens
+    assert Simulation(SMALL, trace, policy).output_hint is None
+    assert len(told.run().ttft) == 2000

@@ -155,3 +155,18 @@ def test_arrange_sort_order_and_fallbacks() -> None:
     opts = parse_options({"provider": {"order": ["c"], "allow_fallbacks": False}})
     assert opts is not None
     assert names(arrange([a, b, c], None, opts.provider, info)) == ["c"]
+
+
+def test_served_cdf_leaves_failures_out() -> None:
+    stats = LatencyStats()
+    assert stats.served_cdf(10.0, 1.0) is None
+    for i in range(100):
+        stats.record(10.0, i / 100)
+    for _ in range(100):
+        stats.record_failure(10.0)
+    assert stats.cdf(10.0, 0.245) == pytest.approx(0.125)  # failures count as never
+    assert stats.served_cdf(10.0, 0.245) == pytest.approx(0.25)  # ...not here
+    assert stats.served_cdf(10.0, math.inf) == 1.0
+    only_failures = LatencyStats()
+    only_failures.record_failure(10.0)
+    assert only_failures.served_cdf(10.0, 1.0) is None

@@ -14,7 +14,7 @@ samples changing, so a decision costs a bisect, not a sort. Time is always passe
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass
 
@@ -69,6 +69,12 @@ class Window:
         if not values:
             return None
         return values[min(len(values) - 1, int(q * len(values)))]
+
+    def served_cdf(self, now: float, x: float) -> float | None:
+        """P(value ≤ x) among the finite samples (failures left out); None without any."""
+        values = self._fresh(now)
+        served = bisect_left(values, INF)
+        return bisect_right(values, x, 0, served) / served if served else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,19 @@ class LatencyStats:
         if long is None:
             return None
         short = self._short.cdf(now, x)
+        if short is None:
+            return long
+        n = self._short.count(now)
+        beta = n / (n + self.blend)
+        return beta * short + (1.0 - beta) * long
+
+    def served_cdf(self, now: float, x: float) -> float | None:
+        """P(TTFT ≤ x) of the requests that got an answer, failures left out (blended
+        like ``cdf``): the latency of the route, apart from whether it is failing now."""
+        long = self._long.served_cdf(now, x)
+        if long is None:
+            return None
+        short = self._short.served_cdf(now, x)
         if short is None:
             return long
         n = self._short.count(now)

@@ -7,7 +7,7 @@ strategy solves, per request, the paper's LP
 
 where c_j is the route's expected cost for this request (quota routes at their shadow
 price, see ``pricing``) and F_j(L) the share of its recent requests whose first token
-came within L (``stats``; failures count as never). With two constraints the optimum
+came within L (``stats``; failures: below). With two constraints the optimum
 mixes at most two routes, so it is found by enumeration (microseconds, no solver). When
 the model hedges, F_j and c_j are those of "route j, with a backup on the fastest other
 route after the hedge delay". No route or pair meeting the target relaxes L by 1.2×,
@@ -16,12 +16,22 @@ sampling noise by smooth weighted round-robin. Unmeasured routes are assumed to 
 meet the target (so each gets measured), and ``exploration`` sends a small share to a
 random route so a route that got faster is noticed.
 
-The SLO counts over all requests, so each LP's goal is the percentile minus a
-violation budget's slack: an integral controller (one number) that earns slack when the
-chosen mixes expect fewer misses than the SLO allows (an idle local engine, a calm
-route) and spends it when they expect more. Without hedging, each expected miss is also
-priced (``MISS_PRICE`` × the request's dearest route cost) so the LP spends the budget
-where it saves most.
+F_j counts a route's failures apart from its latency: F among answered requests (the
+statistics' windows) mixed with the circuit breaker's current error share, a failure
+counting as a failover to the best other route (what the manager does); an outage that
+has ended (the circuit closed again) stops weighing on the route at once instead of
+lingering in the statistics' windows.
+
+The SLO counts over all requests, so no single request must meet the percentile.
+Without hedging, each expected miss is priced at the SLO's dual price (``miss_price``:
+the same price per miss whatever the request's size, learned by dual ascent so the
+decisions expect the misses the SLO allows), and the goal is only a floor
+(``percentile − MAX_SLACK``); the misses then go where they save the most, e.g. to
+large requests on tail-prone cheap routes. With hedging, each LP's goal is the
+percentile minus a violation budget's slack: an integral controller (one number) that
+earns slack when the chosen mixes expect fewer misses than the SLO allows (an idle local
+engine, a calm route) and spends it when they expect more. Exploration's decisions are
+accounted like the others.
 
 What it reads from the statistics is reused for ``stats_refresh`` seconds, so a decision
 is mostly a cost estimate and a tiny LP.
@@ -37,14 +47,11 @@ from hybridinference.routing.hedging import hedge_delay
 from hybridinference.routing.pricing import effective_costs
 from hybridinference.routing.routes import Route
 from hybridinference.routing.strategies.base import RequestInfo
+from hybridinference.routing.strategies.miss_price import MissPrice
 
 RELAXATIONS = (1.0, 1.2, 1.5, 2.0)
 SLACK_GAIN = 0.05  # how fast the violation budget follows the decisions' expected misses
 MAX_SLACK = 0.1  # the per-request goal never drops more than this below the percentile
-# an expected miss is priced at this multiple of the request's dearest route cost, so the
-# LP does not spend the miss budget where it saves little (e.g. a nearly free quota route
-# beside a free local engine) and banks it for when the local engine is full
-MISS_PRICE = 4.0
 
 
 def lp_mix(costs: Sequence[float], meets: Sequence[float], goal: float) -> list[tuple[int, float]]:
@@ -89,6 +96,8 @@ class SLOStrategy:
         # because recent decisions (e.g. to an idle local engine) expected fewer misses
         # than the SLO allows; an integral controller, one number
         self._slack = 0.0
+        # without hedging: the price of an expected miss, learned by dual ascent
+        self._miss_price = MissPrice(self._slo.percentile)
 
     def meets(self, route: Route, now: float, within: float) -> float:
         """F(within): the share of the route's recent first tokens that came in time
@@ -105,7 +114,7 @@ class SLOStrategy:
         stats = route.stats
         value = None
         if stats.samples(now) >= self._min_samples:
-            value = stats.cdf(now, within)
+            value = stats.served_cdf(now, within)
         return self._slo.percentile if value is None else value
 
     def _hedge(self, route: Route, backup: Route, now: float) -> tuple[float, float]:
@@ -137,7 +146,9 @@ class SLOStrategy:
                 paid.append(costs[j] + pays * costs[b])
             mix = lp_mix(paid, meets, goal)
         else:
-            price = MISS_PRICE * max(costs)  # an expected miss, in this request's money
+            # the miss price carries the SLO; the goal is only a floor no mix may go below
+            goal = self._slo.percentile - MAX_SLACK
+            price = self._miss_price.price(max(costs))
             priced = [c + price * (1.0 - f) for c, f in zip(costs, plain, strict=True)]
             mix = lp_mix(priced, plain, goal)
         for factor in RELAXATIONS[1:]:
@@ -151,8 +162,12 @@ class SLOStrategy:
         return [(min(range(len(costs)), key=lambda i: (tails[i], costs[i])), 1.0)]
 
     def _spend(self, expected_miss: float) -> None:
-        """Integral control of the violation budget: decisions expecting fewer misses
-        than the SLO allows (1 − percentile) earn slack, dearer-in-misses ones spend it."""
+        """Account a decision's expected misses. Hedged: integral control of the violation
+        budget (decisions expecting fewer misses than the SLO allows earn slack, the
+        others spend it). Unhedged: dual ascent on the miss price."""
+        if self._hedging is None:
+            self._miss_price.update(expected_miss)
+            return
         allowed = 1.0 - self._slo.percentile
         slack = self._slack + SLACK_GAIN * (allowed - expected_miss)
         self._slack = min(MAX_SLACK, max(0.0, slack))
@@ -176,11 +191,12 @@ class SLOStrategy:
             return list(routes)
         now = request.now
         target = self._slo.ttft
-        plain = [self.meets(r, now, target) for r in routes]
         costs = effective_costs(routes, request, self._floor, self._expected)
+        plain = fail_over([self.meets(r, now, target) for r in routes], routes, costs)
         rng = self._rng
         if rng.random() < self._exploration:
             primary = rng.randrange(len(routes))
+            self._spend(1.0 - plain[primary])  # measuring is paid from the same budget
         else:
             mix = self._mix(routes, costs, plain, now)
             self._spend(sum(weight * (1.0 - plain[i]) for i, weight in mix))
@@ -189,6 +205,24 @@ class SLOStrategy:
             (i for i in range(len(routes)) if i != primary), key=lambda i: (-plain[i], costs[i])
         )
         return [routes[primary], *(routes[i] for i in rest)]
+
+
+def fail_over(served: list[float], routes: Sequence[Route], costs: list[float]) -> list[float]:
+    """F of each route counting its current failures as failed over to the best other
+    route (the manager's next candidate); ``costs`` become the expected cost likewise.
+
+    ``served`` is F among answered requests; the error share is the circuit breaker's
+    (the outcomes since the circuit last closed), so an outage that ended no longer
+    counts against the route while a route failing now is priced by its failover."""
+    first, second = sorted(range(len(routes)), key=lambda i: -served[i])[:2]
+    base = list(costs)
+    plain = []
+    for j, route in enumerate(routes):
+        error = route.circuit.error_share()
+        b = first if first != j else second
+        plain.append(served[j] + error * (served[b] - served[j]))
+        costs[j] += error * (base[b] - base[j])
+    return plain
 
 
 def _tail(route: Route, now: float, percentile: float) -> float:
