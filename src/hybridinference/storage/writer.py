@@ -25,6 +25,7 @@ last ``flush_interval`` plus those of an in-flight write (at most ``write_timeou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -82,6 +83,8 @@ class LogWriter:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._wake = asyncio.Event()  # set by submit at the size _collect waits for
+        self._wake_at = 0  # 0: the writer is not waiting
         self._retry_at = 0.0
         self._backoff = 0.1
         self.stats = WriterStats()
@@ -108,6 +111,8 @@ class LogWriter:
         """Never blocks, never raises."""
         try:
             self._queue.put_nowait(record)
+            if self._wake_at and self._queue.qsize() >= self._wake_at:
+                self._wake.set()
         except asyncio.QueueFull:
             self.stats.dropped += 1
             logger.error("request log queue full; dropped row %s", record.request_id)
@@ -133,20 +138,41 @@ class LogWriter:
             )
 
     async def _collect(self) -> list[RequestRecord]:
-        """Up to ``batch_size`` rows, waiting at most ``flush_interval`` after the first."""
+        """Up to ``batch_size`` rows, waiting at most ``flush_interval`` after the first.
+
+        Event-driven, not polled: an idle writer sleeps until a row arrives (or the
+        journal's next retry is due), then until the batch is full or the interval is
+        over; ``submit`` wakes it only at those two sizes. Polling every 10 ms cost the
+        idle gateway 2.5 % of a core and woke the loop 100 times a second under load."""
+        queue = self._queue
+        if queue.empty() and not self._closing:
+            await self._sleep(1, self._retry_in())
+        if not self._closing and queue.qsize() < self._batch_size:
+            await self._sleep(self._batch_size, self._flush_interval)
         batch: list[RequestRecord] = []
-        loop = asyncio.get_running_loop()
-        until = loop.time() + self._flush_interval
-        while len(batch) < self._batch_size:
-            try:
-                batch.append(self._queue.get_nowait())
-                continue
-            except asyncio.QueueEmpty:
-                pass
-            if self._closing or loop.time() >= until:
-                break
-            await asyncio.sleep(min(0.01, self._flush_interval))
+        while len(batch) < self._batch_size and not queue.empty():
+            batch.append(queue.get_nowait())
         return batch
+
+    def _retry_in(self) -> float | None:
+        """Seconds until the journal's next replay is due; None with nothing to replay."""
+        if not self._journal.pending:
+            return None
+        return max(0.0, self._retry_at - self._clock())
+
+    async def _sleep(self, rows: int, seconds: float | None) -> None:
+        """Until the queue holds ``rows`` rows, the writer is closing, or ``seconds`` pass."""
+        self._wake.clear()
+        self._wake_at = rows
+        try:
+            if seconds is None:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(seconds):
+                        await self._wake.wait()
+        finally:
+            self._wake_at = 0
 
     async def _deliver(self, batch: list[RequestRecord]) -> None:
         if self._redactor is not None:
@@ -232,6 +258,7 @@ class LogWriter:
     async def aclose(self) -> None:
         """Drain the queue, replay the journal while the database takes it, then stop."""
         self._closing = True
+        self._wake.set()
         if self._task is not None:
             await self._task
             self._task = None
