@@ -1,5 +1,6 @@
-"""Hypothesis fuzzing of the upstream stream parsers through aiohttp's real stream
-reader, the way bytes reach them off a socket: an SSE stream (``SSEParser`` fed by
+"""Hypothesis fuzzing of the upstream stream parsers through the upstream client's real
+response (``adapters.h1``: the connection's httptools parser feeding the response's line
+reader), the way bytes reach them off a socket: an SSE stream (``SSEParser`` fed by
 ``readline``, as the OpenAI-compatible adapter does) and an Ollama NDJSON stream
 (``adapters.upstream.lines`` → ``decode_json`` → ``OllamaStreamDecoder``), each cut into
 random pieces at random byte offsets — including inside a multi-byte UTF-8 character and
@@ -12,15 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
-from aiohttp.base_protocol import BaseProtocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hybridinference.adapters import h1
 from hybridinference.adapters.base import Endpoint, UpstreamCall
 from hybridinference.adapters.ollama_response import OllamaStreamDecoder
 from hybridinference.adapters.sse import SSEEvent, SSEParser
@@ -36,24 +35,28 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True) if b > a]
 
 
-def read_through_aiohttp(pieces: list[bytes], consume: Callable[[Any], Any]) -> Any:
-    """Feed ``pieces`` into a real ``aiohttp.StreamReader`` and run ``consume(reader)``."""
+def read_through_h1(pieces: list[bytes], consume: Callable[[h1.Response], Any]) -> Any:
+    """Feed a response head and then ``pieces`` (its body) into a real ``h1.Connection``,
+    as the socket would, and run ``consume(response)``."""
 
     async def run() -> Any:
         loop = asyncio.get_running_loop()
-        reader = aiohttp.StreamReader(BaseProtocol(loop), 2**16, loop=loop)
+        conn = h1.Connection(h1.ConnectionPool("http://127.0.0.1:9", connect_timeout=1), loop)
+        response = h1.Response(conn)
+        conn.response = response
+        length = sum(len(piece) for piece in pieces)
+        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % length)
         for piece in pieces:
-            reader.feed_data(piece)
-        reader.feed_eof()
-        return await consume(reader)
+            conn.data_received(piece)
+        return await consume(response)
 
     return asyncio.run(run())
 
 
-async def sse_events(reader: aiohttp.StreamReader) -> list[SSEEvent]:
+async def sse_events(response: h1.Response) -> list[SSEEvent]:
     parser, events = SSEParser(), []
     while True:
-        line = await reader.readline(max_line_length=MAX_LINE)
+        line = await response.readline(MAX_LINE, 5)
         event = parser.feed_line(line) if line else parser.finish()
         if event is not None:
             events.append(event)
@@ -91,8 +94,8 @@ def test_sse_events_do_not_depend_on_how_the_bytes_were_split(
     events: list[tuple[str | None, list[str], bytes, bool]], cuts: list[int]
 ) -> None:
     raw = encode_sse(events)
-    whole = read_through_aiohttp([raw], sse_events)
-    assert read_through_aiohttp(split(raw, cuts), sse_events) == whole
+    whole = read_through_h1([raw], sse_events)
+    assert read_through_h1(split(raw, cuts), sse_events) == whole
     expected = [SSEEvent(name, "\n".join(data)) for name, data, _, _ in events]
     assert whole == expected
 
@@ -100,28 +103,21 @@ def test_sse_events_do_not_depend_on_how_the_bytes_were_split(
 @FUZZ
 @given(st.binary(max_size=2000), st.lists(st.integers(min_value=0), max_size=30))
 def test_arbitrary_bytes_never_break_the_sse_parser(raw: bytes, cuts: list[int]) -> None:
-    whole = read_through_aiohttp([raw], sse_events)
-    assert read_through_aiohttp(split(raw, cuts), sse_events) == whole
+    whole = read_through_h1([raw], sse_events)
+    assert read_through_h1(split(raw, cuts), sse_events) == whole
     for event in whole:
         assert isinstance(event.data, str)
 
 
-@dataclass
-class FakeResponse:
-    """What ``adapters.upstream.lines`` reads: only ``content``."""
-
-    content: aiohttp.StreamReader
-
-
-def ollama_chunks(route: str) -> Callable[[aiohttp.StreamReader], Any]:
-    async def consume(reader: aiohttp.StreamReader) -> list[Any]:
+def ollama_chunks(route: str) -> Callable[[h1.Response], Any]:
+    async def consume(response: h1.Response) -> list[Any]:
         loop_time = asyncio.get_running_loop().time
         call = UpstreamCall(Endpoint.CHAT, {}, "r", 5, 5, loop_time() + 30)
         ids = iter(range(1000))
         decoder = OllamaStreamDecoder(route, 0, lambda: str(next(ids)))
         out: list[Any] = []
         try:
-            async for line in lines(FakeResponse(reader), call):  # type: ignore[arg-type]
+            async for line in lines(response, call):
                 if not line.strip():
                     continue
                 data = decode_json(line, route)
@@ -166,8 +162,8 @@ def test_ndjson_chunks_do_not_depend_on_how_the_bytes_were_split(
         "eval_count": 4,
     }
     raw = b"".join(orjson.dumps(p) + eol for p in [*pieces, final])
-    whole = read_through_aiohttp([raw], ollama_chunks("local"))
-    assert read_through_aiohttp(split(raw, cuts), ollama_chunks("local")) == whole
+    whole = read_through_h1([raw], ollama_chunks("local"))
+    assert read_through_h1(split(raw, cuts), ollama_chunks("local")) == whole
     text_in = "".join(p.get("message", {}).get("content", "") for p in pieces)
     text_out = "".join(
         c["choices"][0]["delta"].get("content") or ""
@@ -181,8 +177,8 @@ def test_ndjson_chunks_do_not_depend_on_how_the_bytes_were_split(
 @FUZZ
 @given(st.binary(max_size=1500), st.lists(st.integers(min_value=0), max_size=20))
 def test_arbitrary_bytes_give_chunks_or_the_protocol_error(raw: bytes, cuts: list[int]) -> None:
-    whole = read_through_aiohttp([raw], ollama_chunks("local"))
-    assert read_through_aiohttp(split(raw, cuts), ollama_chunks("local")) == whole
+    whole = read_through_h1([raw], ollama_chunks("local"))
+    assert read_through_h1(split(raw, cuts), ollama_chunks("local")) == whole
 
 
 json_value = st.recursive(
@@ -206,4 +202,4 @@ def test_odd_ndjson_objects_give_chunks_or_the_protocol_error(objects: list[Any]
     raw = b"".join(orjson.dumps(o) + b"\n" for o in objects)
     # an upstream-reported error or a malformed line is mapped; anything else is a crash
     with contextlib.suppress(UpstreamError):
-        read_through_aiohttp([raw], ollama_chunks("local"))
+        read_through_h1([raw], ollama_chunks("local"))

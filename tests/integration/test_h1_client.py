@@ -174,6 +174,21 @@ async def test_limits_refuse_a_declared_oversized_body_and_an_overlong_line() ->
         response.close()
 
 
+async def test_a_whole_line_over_the_limit_is_refused_even_when_it_arrives_at_once() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await read_request(reader)
+        writer.write(answer(b"1234\n12345\n"))
+        await read_request(reader)
+
+    async with serving(handle) as (_server, pool):
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        await asyncio.sleep(0.05)  # the whole body is buffered before the first readline
+        assert await response.readline(5, 2.0) == b"1234\n"  # exactly the limit passes
+        with pytest.raises(h1.BodyTooLarge):
+            await response.readline(5, 2.0)
+        response.close()
+
+
 async def test_no_answer_times_out_and_closing_tells_the_server() -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         await read_request(reader)

@@ -12,7 +12,7 @@ import pytest
 
 from hybridinference.adapters.anthropic import AnthropicAdapter
 from hybridinference.adapters.gemini import GeminiAdapter
-from hybridinference.adapters.http import create_session
+from hybridinference.adapters.h1 import ConnectionPool
 from hybridinference.adapters.ollama import OllamaAdapter
 from hybridinference.config.schema import (
     AnthropicProviderConfig,
@@ -201,19 +201,19 @@ async def test_probes_of_the_native_adapters(
             OllamaAdapter(
                 "llama",
                 OllamaProviderConfig(kind="ollama", base_url=fake_ollama[1].url),
-                create_session(2),
+                ConnectionPool(fake_ollama[1].url, connect_timeout=2),
                 None,
             ),
             AnthropicAdapter(
                 "claude",
                 AnthropicProviderConfig(kind="anthropic", base_url=servers[0].url),
-                create_session(2),
+                ConnectionPool(servers[0].url, connect_timeout=2),
                 claude.api_key,
             ),
             GeminiAdapter(
                 "gem",
                 GeminiProviderConfig(kind="gemini", base_url=servers[1].url),
-                create_session(2),
+                ConnectionPool(servers[1].url, connect_timeout=2),
                 gem.api_key,
             ),
         ]
@@ -221,13 +221,13 @@ async def test_probes_of_the_native_adapters(
             AnthropicAdapter(
                 "claude",
                 AnthropicProviderConfig(kind="anthropic", base_url=servers[0].url),
-                create_session(2),
+                ConnectionPool(servers[0].url, connect_timeout=2),
                 "wrong-key",
             ),
             OllamaAdapter(
                 "down",
                 OllamaProviderConfig(kind="ollama", base_url="http://127.0.0.1:9"),
-                create_session(2),
+                ConnectionPool("http://127.0.0.1:9", connect_timeout=2),
                 None,
             ),
         ]

@@ -11,18 +11,24 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp
-
 from hybridinference.adapters.anthropic_request import SUPPORTED, AnthropicDefaults, to_anthropic
 from hybridinference.adapters.anthropic_response import from_anthropic
 from hybridinference.adapters.anthropic_stream import AnthropicToOpenAI
 from hybridinference.adapters.base import Endpoint, JSONObject, UpstreamCall
-from hybridinference.adapters.http import error_for_status, map_transport_errors
+from hybridinference.adapters.h1 import ConnectionPool
 from hybridinference.adapters.params import ParamPolicy
 from hybridinference.adapters.sse import SSEParser
-from hybridinference.adapters.upstream import decode_json, lines, open_stream, post_json
+from hybridinference.adapters.upstream import (
+    decode_json,
+    health_probe,
+    lines,
+    open_stream,
+    post_json,
+)
 from hybridinference.config.schema import AnthropicProviderConfig
 from hybridinference.errors import UpstreamProtocolError, UpstreamRejected
+
+MESSAGES = "/v1/messages"
 
 
 class AnthropicAdapter:
@@ -32,14 +38,13 @@ class AnthropicAdapter:
         self,
         name: str,
         config: AnthropicProviderConfig,
-        session: aiohttp.ClientSession,
+        pool: ConnectionPool,
         api_key: str | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
         self._config = config
-        self._url = config.base_url + "/v1/messages"
-        self._session = session
+        self._pool = pool
         self._clock = clock
         self._policy = ParamPolicy.of(name, self.kind, SUPPORTED, config.drop_unsupported_params)
         headers = {
@@ -49,7 +54,7 @@ class AnthropicAdapter:
         }
         if api_key:
             headers["x-api-key"] = api_key
-        self._headers = headers
+        self._headers = ConnectionPool.header_block(headers)
 
     def _native(self, call: UpstreamCall) -> JSONObject:
         if call.endpoint is not Endpoint.CHAT:
@@ -67,7 +72,7 @@ class AnthropicAdapter:
     async def complete(self, call: UpstreamCall) -> JSONObject:
         native = self._native(call)
         native.pop("stream", None)
-        data = await post_json(self._session, self._url, native, self._headers, call, self.name)
+        data = await post_json(self._pool, MESSAGES, native, self._headers, call, self.name)
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):
             raise UpstreamProtocolError(f"{self.name} sent a response of the wrong shape")
         return from_anthropic(data, int(self._clock()))
@@ -78,7 +83,7 @@ class AnthropicAdapter:
         decoder = AnthropicToOpenAI(self.name, int(self._clock()))
         parser = SSEParser()
         async with open_stream(
-            self._session, self._url, native, self._headers, call, self.name
+            self._pool, MESSAGES, native, self._headers, call, self.name
         ) as response:
             async for line in lines(response, call):
                 event = parser.feed_line(line)
@@ -95,15 +100,7 @@ class AnthropicAdapter:
                 raise UpstreamProtocolError(f"{self.name} ended the stream early")
 
     async def probe(self) -> None:
-        with map_transport_errors(self.name):
-            async with self._session.get(
-                self._config.base_url + "/v1/models",
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=5),
-            ) as response:
-                body = await response.read()
-                if response.status >= 300:
-                    raise error_for_status(response.status, body, None, self.name)
+        await health_probe(self._pool, "/v1/models", self._headers, self.name)
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._pool.aclose()

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-
-import aiohttp
+from urllib.parse import quote
 
 from hybridinference.adapters.base import Endpoint, JSONObject, UpstreamCall
 from hybridinference.adapters.gemini_request import SUPPORTED, to_gemini, to_gemini_embeddings
@@ -17,13 +16,23 @@ from hybridinference.adapters.gemini_response import (
     from_gemini,
     from_gemini_embeddings,
 )
-from hybridinference.adapters.http import error_for_status, map_transport_errors
+from hybridinference.adapters.h1 import ConnectionPool
 from hybridinference.adapters.params import EMBEDDING_PARAMS, ParamPolicy
 from hybridinference.adapters.parts import new_call_id
 from hybridinference.adapters.sse import SSEParser
-from hybridinference.adapters.upstream import decode_json, lines, open_stream, post_json
+from hybridinference.adapters.upstream import (
+    decode_json,
+    health_probe,
+    lines,
+    open_stream,
+    post_json,
+)
 from hybridinference.config.schema import GeminiProviderConfig
 from hybridinference.errors import UpstreamProtocolError, UpstreamRejected
+
+#: kept as they are in a model name's path segment (RFC 3986 sub-delims, "@"); the rest
+#: is percent-encoded, as aiohttp's URL handling used to do
+MODEL_SAFE = "!$&'()*+,;=@"
 
 
 class GeminiAdapter:
@@ -33,14 +42,14 @@ class GeminiAdapter:
         self,
         name: str,
         config: GeminiProviderConfig,
-        session: aiohttp.ClientSession,
+        pool: ConnectionPool,
         api_key: str | None,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = new_call_id,
     ) -> None:
         self.name = name
-        self._base = f"{config.base_url}/{config.api_version}"
-        self._session = session
+        self._version = f"/{quote(config.api_version, safe='')}"
+        self._pool = pool
         self._clock = clock
         self._new_id = new_id
         drop = config.drop_unsupported_params
@@ -49,23 +58,25 @@ class GeminiAdapter:
         headers = {"Content-Type": "application/json", **config.headers}
         if api_key:
             headers["x-goog-api-key"] = api_key
-        self._headers = headers
+        self._headers = ConnectionPool.header_block(headers)
 
-    def _url(self, call: UpstreamCall, method: str) -> str:
-        return f"{self._base}/models/{call.body.get('model', '')}:{method}"
+    def _path(self, call: UpstreamCall, method: str) -> str:
+        # the model is one path segment: a "/", "?" or "%" in it is encoded, never obeyed
+        model = quote(str(call.body.get("model", "")), safe=MODEL_SAFE)
+        return f"{self._version}/models/{model}:{method}"
 
     async def complete(self, call: UpstreamCall) -> JSONObject:
         model = str(call.body.get("model", ""))
         if call.endpoint is Endpoint.EMBEDDINGS:
             native = to_gemini_embeddings(call.body, model, self._embed)
-            url = self._url(call, "batchEmbedContents")
-            data = await post_json(self._session, url, native, self._headers, call, self.name)
+            path = self._path(call, "batchEmbedContents")
+            data = await post_json(self._pool, path, native, self._headers, call, self.name)
             if not isinstance(data, dict) or not isinstance(data.get("embeddings"), list):
                 raise UpstreamProtocolError(f"{self.name} sent a response of the wrong shape")
             return from_gemini_embeddings(data, model, call.body.get("encoding_format"))
         native = to_gemini(self._chat_body(call), self._chat)
-        url = self._url(call, "generateContent")
-        data = await post_json(self._session, url, native, self._headers, call, self.name)
+        path = self._path(call, "generateContent")
+        data = await post_json(self._pool, path, native, self._headers, call, self.name)
         if not isinstance(data, dict):
             raise UpstreamProtocolError(f"{self.name} sent a response of the wrong shape")
         blocked(data, self.name)
@@ -82,12 +93,12 @@ class GeminiAdapter:
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[JSONObject]:
         native = to_gemini(self._chat_body(call), self._chat)
-        url = self._url(call, "streamGenerateContent") + "?alt=sse"
+        path = self._path(call, "streamGenerateContent") + "?alt=sse"
         model = str(call.body.get("model", ""))
         decoder = GeminiStreamDecoder(self.name, model, int(self._clock()), self._new_id)
         parser = SSEParser()
         async with open_stream(
-            self._session, url, native, self._headers, call, self.name
+            self._pool, path, native, self._headers, call, self.name
         ) as response:
             async for line in lines(response, call):
                 event = parser.feed_line(line)
@@ -108,15 +119,7 @@ class GeminiAdapter:
             yield chunk
 
     async def probe(self) -> None:
-        with map_transport_errors(self.name):
-            async with self._session.get(
-                f"{self._base}/models",
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=5),
-            ) as response:
-                body = await response.read()
-                if response.status >= 300:
-                    raise error_for_status(response.status, body, None, self.name)
+        await health_probe(self._pool, f"{self._version}/models", self._headers, self.name)
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._pool.aclose()

@@ -170,6 +170,8 @@ class Response:
         deadline = 0.0
         while True:
             end = buffer.find(b"\n")
+            if end >= limit:  # a whole line over the limit is refused like a partial one
+                raise BodyTooLarge("line over the limit")
             if end >= 0:
                 line = bytes(buffer[: end + 1])
                 del buffer[: end + 1]

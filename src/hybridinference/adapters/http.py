@@ -166,20 +166,3 @@ def _reason(exc: aiohttp.ClientConnectorError) -> str:
 def remaining(deadline: float, limit: float) -> float:
     """Seconds until the sooner of ``limit`` from now and the absolute ``deadline``."""
     return max(0.0, min(limit, deadline - asyncio.get_running_loop().time()))
-
-
-async def read_limited(response: aiohttp.ClientResponse, limit: int, route: str) -> bytes:
-    """The whole body, refusing one larger than ``limit`` bytes before it fills memory."""
-    declared = response.content_length
-    if declared is not None and declared > limit:
-        raise UpstreamProtocolError(f"{route} sent an oversized response")
-    if declared is not None:  # the common case: one read, no per-chunk loop
-        return await response.read()
-    chunks: list[bytes] = []
-    size = 0
-    async for data in response.content.iter_any():
-        size += len(data)
-        if size > limit:
-            raise UpstreamProtocolError(f"{route} sent an oversized response")
-        chunks.append(data)
-    return b"".join(chunks)

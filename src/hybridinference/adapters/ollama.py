@@ -8,10 +8,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp
-
 from hybridinference.adapters.base import Endpoint, JSONObject, UpstreamCall
-from hybridinference.adapters.http import error_for_status, map_transport_errors
+from hybridinference.adapters.h1 import ConnectionPool
 from hybridinference.adapters.ollama_request import (
     SUPPORTED,
     OllamaDefaults,
@@ -25,7 +23,13 @@ from hybridinference.adapters.ollama_response import (
 )
 from hybridinference.adapters.params import EMBEDDING_PARAMS, ParamPolicy
 from hybridinference.adapters.parts import new_call_id
-from hybridinference.adapters.upstream import decode_json, lines, open_stream, post_json
+from hybridinference.adapters.upstream import (
+    decode_json,
+    health_probe,
+    lines,
+    open_stream,
+    post_json,
+)
 from hybridinference.config.schema import OllamaProviderConfig
 from hybridinference.errors import UpstreamProtocolError, UpstreamRejected
 
@@ -37,14 +41,13 @@ class OllamaAdapter:
         self,
         name: str,
         config: OllamaProviderConfig,
-        session: aiohttp.ClientSession,
+        pool: ConnectionPool,
         api_key: str | None,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = new_call_id,
     ) -> None:
         self.name = name
-        self._base = config.base_url
-        self._session = session
+        self._pool = pool
         self._clock = clock
         self._new_id = new_id
         drop = config.drop_unsupported_params
@@ -57,7 +60,7 @@ class OllamaAdapter:
         headers = {"Content-Type": "application/json", **config.headers}
         if api_key:  # only Ollama's hosted service wants one
             headers["Authorization"] = f"Bearer {api_key}"
-        self._headers = headers
+        self._headers = ConnectionPool.header_block(headers)
 
     def _chat_body(self, call: UpstreamCall, stream: bool) -> JSONObject:
         if call.endpoint is not Endpoint.CHAT:
@@ -73,15 +76,13 @@ class OllamaAdapter:
     async def complete(self, call: UpstreamCall) -> JSONObject:
         if call.endpoint is Endpoint.EMBEDDINGS:
             native = to_ollama_embed(call.body, self._embed, self._defaults)
-            url = self._base + "/api/embed"
-            data = await post_json(self._session, url, native, self._headers, call, self.name)
+            data = await post_json(self._pool, "/api/embed", native, self._headers, call, self.name)
             if not isinstance(data, dict) or not isinstance(data.get("embeddings"), list):
                 raise UpstreamProtocolError(f"{self.name} sent a response of the wrong shape")
             model = str(call.body.get("model", ""))
             return from_ollama_embed(data, model, call.body.get("encoding_format"))
         native = self._chat_body(call, stream=False)
-        url = self._base + "/api/chat"
-        data = await post_json(self._session, url, native, self._headers, call, self.name)
+        data = await post_json(self._pool, "/api/chat", native, self._headers, call, self.name)
         if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
             raise UpstreamProtocolError(f"{self.name} sent a response of the wrong shape")
         return from_ollama(data, int(self._clock()), self._new_id)
@@ -89,9 +90,8 @@ class OllamaAdapter:
     async def stream(self, call: UpstreamCall) -> AsyncIterator[JSONObject]:
         native = self._chat_body(call, stream=True)
         decoder = OllamaStreamDecoder(self.name, int(self._clock()), self._new_id)
-        url = self._base + "/api/chat"
         async with open_stream(
-            self._session, url, native, self._headers, call, self.name
+            self._pool, "/api/chat", native, self._headers, call, self.name
         ) as response:
             async for line in lines(response, call):
                 if not line.strip():
@@ -106,15 +106,7 @@ class OllamaAdapter:
         raise UpstreamProtocolError(f"{self.name} ended the stream early")
 
     async def probe(self) -> None:
-        with map_transport_errors(self.name):
-            async with self._session.get(
-                self._base + "/api/tags",
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=5),
-            ) as response:
-                body = await response.read()
-                if response.status >= 300:
-                    raise error_for_status(response.status, body, None, self.name)
+        await health_probe(self._pool, "/api/tags", self._headers, self.name)
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._pool.aclose()

@@ -21,6 +21,12 @@ from hybridinference.adapters.http import (
 )
 from hybridinference.adapters.profiles import PROFILES
 from hybridinference.adapters.sse import SSEParser
+from hybridinference.adapters.upstream import (
+    MAX_ERROR_BYTES,
+    MAX_LINE_BYTES,
+    MAX_RESPONSE_BYTES,
+    health_probe,
+)
 from hybridinference.config.schema import OpenAIProviderConfig
 from hybridinference.errors import UpstreamProtocolError, UpstreamServerError
 
@@ -35,11 +41,6 @@ REQUIRED_FIELD: Mapping[Endpoint, str] = {
     Endpoint.COMPLETIONS: "choices",
     Endpoint.EMBEDDINGS: "data",
 }
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-MAX_ERROR_BYTES = 1024 * 1024
-PROBE_TIMEOUT = 5.0
-#: one SSE line (a whole tool call's arguments may come in one event); longer is an error
-MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
 class OpenAICompatAdapter:
@@ -130,7 +131,7 @@ class OpenAICompatAdapter:
                 wait = call.first_byte_timeout
                 finished = False
                 while True:
-                    line = await response.readline(MAX_EVENT_BYTES, remaining(call.deadline, wait))
+                    line = await response.readline(MAX_LINE_BYTES, remaining(call.deadline, wait))
                     event = parser.feed_line(line) if line else parser.finish()
                     if event is not None:
                         if event.data == "[DONE]":
@@ -165,16 +166,7 @@ class OpenAICompatAdapter:
         return chunk
 
     async def probe(self) -> None:
-        with map_transport_errors(self.name):
-            response = await self._pool.request(
-                b"GET", "/models", self._headers, b"", PROBE_TIMEOUT
-            )
-            try:
-                body = await response.read(MAX_ERROR_BYTES, PROBE_TIMEOUT)
-            finally:
-                response.release()
-            if response.status >= 300:
-                raise error_for_status(response.status, body, None, self.name)
+        await health_probe(self._pool, "/models", self._headers, self.name)
 
     async def aclose(self) -> None:
         await self._pool.aclose()

@@ -11,7 +11,6 @@ from hybridinference.adapters.base import Adapter
 from hybridinference.adapters.demo import DemoAdapter
 from hybridinference.adapters.gemini import GeminiAdapter
 from hybridinference.adapters.h1 import ConnectionPool
-from hybridinference.adapters.http import create_session
 from hybridinference.adapters.ollama import OllamaAdapter
 from hybridinference.adapters.openai_compat import OpenAICompatAdapter
 from hybridinference.config.schema import (
@@ -55,13 +54,13 @@ Builder = Callable[[str, ProviderConfig, BuildContext], Adapter]
 
 
 def _native(adapter: Callable[..., Adapter], config_type: type[NativeProviderBase]) -> Builder:
-    """The builder of a translating adapter: (name, config, pooled session, API key)."""
+    """The builder of a translating adapter: (name, config, connection pool, API key)."""
 
     def build(name: str, config: ProviderConfig, ctx: BuildContext) -> Adapter:
         assert isinstance(config, config_type)
         timeouts = config.timeouts or ctx.timeouts
-        session = create_session(timeouts.connect)
-        return adapter(name, config, session, _api_key(name, config.api_key_env, ctx))
+        pool = ConnectionPool(config.base_url, connect_timeout=timeouts.connect)
+        return adapter(name, config, pool, _api_key(name, config.api_key_env, ctx))
 
     return build
 
