@@ -17,13 +17,16 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
+import uvloop
 
 import scenarios
 import targets
+from hybridinference.adapters import h1
 from scenarios import Layout
 
 REQUEST = {
@@ -94,6 +97,20 @@ async def http_clients(url: str, n: int) -> dict[str, float]:
 
         await _drive(hx, 200, 16)
         out["httpx"] = await _drive(hx, n, 16)
+    parts = urlsplit(url)
+    pool = h1.ConnectionPool(f"{parts.scheme}://{parts.netloc}", connect_timeout=5.0)
+    block = h1.ConnectionPool.header_block(headers)
+
+    async def lean() -> None:
+        response = await pool.request(b"POST", parts.path, block, body, 30.0)
+        try:
+            orjson.loads(await response.read(1 << 26, 30.0))
+        finally:
+            response.release()
+
+    await _drive(lean, 200, 16)
+    out["h1 (adapters/h1.py)"] = await _drive(lean, n, 16)
+    await pool.aclose()
     return out
 
 
@@ -149,7 +166,7 @@ def main() -> None:
     mock = targets.start_mock("0", workdir)
     try:
         targets.wait_ready(mock, b'{"model":"mock"}', {})
-        results = [asyncio.run(http_clients(mock.url, 4000)) for _ in range(args.rounds)]
+        results = [uvloop.run(http_clients(mock.url, 4000)) for _ in range(args.rounds)]
     finally:
         mock.stop()
     print("\n| HTTP client (16 concurrent, keep-alive) | client CPU µs per request |\n|---|---|")
