@@ -181,7 +181,7 @@ def profile(gateway: Proc, workdir: Path, layout: Layout, seconds: float) -> Pat
             str(int(seconds)),
             "--rate",
             "500",
-            "--gil",
+            "--gil", *(["--native"] if __import__("os").environ.get("SPY_NATIVE") else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -45,6 +45,10 @@ logger = logging.getLogger(__name__)
 #: endpoints served by the direct lane (see gateway/fastpath.py and docs/performance.md)
 DIRECT_LANE = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages")
 SWITCH_INTERVAL = 0.001  # seconds; see tune_interpreter
+#: a young-generation collection after 10,000 net new objects instead of 700: with dozens
+#: of requests in flight the default ran one every few requests (9.5 % of the CPU at
+#: saturation); one now scans ~10,000 objects, about 0.4 ms
+GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def secret_file(config: GatewayConfig) -> Path:
@@ -169,17 +173,19 @@ def _relabel(telemetry: Telemetry) -> Callable[[Generation], None]:
 
 
 def tune_interpreter() -> None:
-    """Two settings for the latency tail (docs/performance.md):
+    """Interpreter settings for CPU per request and the latency tail (docs/performance.md):
 
     - everything built at start-up lives as long as the process: it is moved out of the
       garbage collector's generations (``gc.freeze``), so the full collections a
       long-running server still makes do not scan it again (unfrozen: 56 ms each);
+    - young-generation collections are rarer (``GC_THRESHOLDS``);
     - the GIL switch interval goes from 5 ms to 1 ms: the event loop waits at most that
       long for the GIL when the request log's writer thread is turning rows into
       parameters, instead of up to 5 ms.
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     sys.setswitchinterval(SWITCH_INTERVAL)
 
 
