@@ -214,11 +214,13 @@ def fail_over(served: list[float], routes: Sequence[Route], costs: list[float]) 
     ``served`` is F among answered requests; the error share is the circuit breaker's
     (the outcomes since the circuit last closed), so an outage that ended no longer
     counts against the route while a route failing now is priced by its failover."""
+    errors = [route.circuit.error_share() for route in routes]
+    if not any(errors):
+        return served
     first, second = sorted(range(len(routes)), key=lambda i: -served[i])[:2]
     base = list(costs)
     plain = []
-    for j, route in enumerate(routes):
-        error = route.circuit.error_share()
+    for j, error in enumerate(errors):
         b = first if first != j else second
         plain.append(served[j] + error * (served[b] - served[j]))
         costs[j] += error * (base[b] - base[j])
