@@ -245,3 +245,34 @@ def test_header_blocks_refuse_line_breaks_and_urls_must_be_http() -> None:
         h1.ConnectionPool("ftp://example.org", connect_timeout=1.0)
     pool = h1.ConnectionPool("https://api.example.org/v1/", connect_timeout=1.0)
     assert (pool.host, pool.port, pool.prefix) == ("api.example.org", 443, "/v1")
+
+
+async def test_finish_waits_briefly_for_the_end_of_the_body_to_pool_the_connection() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        while await read_request(reader) is not None:
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            writer.write(b"5\r\nlast\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.01)  # the terminating chunk follows a little later ...
+            if n == 1:
+                writer.write(b"0\r\n\r\n")
+            # ... or, on the second connection, never
+
+    async with serving(handle) as (server, pool):
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        assert await response.readline(1024, 2.0) == b"last\n"
+        await response.finish(1.0)
+        response.release()
+        assert pool.open_connections == 1  # pooled: the end arrived in time
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        assert await response.readline(1024, 2.0) == b"last\n"
+        response.release()
+        assert server.connections == 1  # the pooled connection was reused
+        pool2 = h1.ConnectionPool(f"http://127.0.0.1:{pool.port}", connect_timeout=1.0)
+        response = await pool2.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        assert await response.readline(1024, 2.0) == b"last\n"
+        await response.finish(0.1)  # no end comes: given up, the connection is closed
+        response.release()
+        await asyncio.sleep(0.05)  # the transport reports the close a turn later
+        assert pool2.open_connections == 0
+        await pool2.aclose()

@@ -12,6 +12,7 @@ it stays for the off-path HTTP (engine /metrics scrapes, the dashboard's proxy).
     response.status, response.headers["content-type"]
     data = await response.read(limit, within)         # the whole body
     line = await response.readline(limit, within)     # b"" at the end of the body
+    await response.finish(within)  # the rest dropped (after a protocol's last event)
     response.release()  # back to the pool when read to the end, else closed
     response.close()    # closed: the upstream sees the request cancelled
 
@@ -36,6 +37,9 @@ import httptools
 
 #: a streamed body buffered beyond this pauses reading from the upstream until consumed
 HIGH_WATER = 1024 * 1024
+#: how long a stream whose last event has arrived waits for the end of the HTTP body
+#: (usually in the same packet) before its connection is closed rather than pooled
+FINISH_SECONDS = 0.05
 KEEPALIVE_SECONDS = 60.0
 MAX_IDLE = 512
 
@@ -188,6 +192,20 @@ class Response:
             if not deadline:
                 deadline = self._conn.loop.time() + within
             await self._wait(deadline)
+
+    async def finish(self, within: float) -> None:
+        """Wait up to ``within`` seconds for the rest of the body, dropping it: a caller
+        that has seen its protocol's last event calls this so the connection can go back
+        to the pool instead of being closed (a new TLS handshake for the next request)."""
+        deadline = self._conn.loop.time() + within
+        try:
+            while not self._complete:
+                self._buffer.clear()
+                self._conn.resume()
+                await self._wait(deadline)
+        except (TimeoutError, ProtocolError, ConnectionError):
+            return  # release() closes it
+        self._buffer.clear()
 
     def release(self) -> None:
         """Return the connection to the pool if the whole response has arrived (bytes

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 import orjson
 
 from hybridinference.adapters.base import Endpoint, JSONObject, UpstreamCall
-from hybridinference.adapters.h1 import ConnectionPool
+from hybridinference.adapters.h1 import FINISH_SECONDS, ConnectionPool
 from hybridinference.adapters.http import (
     error_for_status,
     map_transport_errors,
@@ -135,6 +135,7 @@ class OpenAICompatAdapter:
                     event = parser.feed_line(line) if line else parser.finish()
                     if event is not None:
                         if event.data == "[DONE]":
+                            await response.finish(FINISH_SECONDS)  # pool the connection
                             return
                         chunk = self._decode_chunk(event.data)
                         finished = finished or _has_finish_reason(chunk)

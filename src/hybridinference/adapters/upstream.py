@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from hybridinference.adapters.base import UpstreamCall
-from hybridinference.adapters.h1 import ConnectionPool, Response
+from hybridinference.adapters.h1 import FINISH_SECONDS, ConnectionPool, Response
 from hybridinference.adapters.http import error_for_status, map_transport_errors, remaining
 from hybridinference.errors import UpstreamProtocolError
 
@@ -86,6 +86,11 @@ async def open_stream(
                     response.status, error_body, response.headers.get("retry-after"), route
                 )
             yield response
+        except BaseException:
+            response.close()  # left early (or failed): the upstream sees the cancellation
+            raise
+        else:  # the adapter saw its last event: the end of the body is usually right behind
+            await response.finish(FINISH_SECONDS)
         finally:
             response.release()
 
