@@ -92,7 +92,7 @@ class SLOStrategy:
         self._meets_cache: dict[tuple[str, float], tuple[float, float]] = {}
         self._pair_cache: dict[tuple[str, str], tuple[float, float, float]] = {}
         self._credit: dict[str, float] = {}  # smooth weighted round-robin; one per route
-        # the violation budget: how far below ``percentile`` this request's goal may be,
+        # with hedging, the violation budget: how far below ``percentile`` the goal may be,
         # because recent decisions (e.g. to an idle local engine) expected fewer misses
         # than the SLO allows; an integral controller, one number
         self._slack = 0.0
