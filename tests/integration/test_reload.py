@@ -205,5 +205,5 @@ def test_stream_on_a_removed_provider_finishes_then_its_adapter_closes(
 
 
 def _closed(adapter: Any) -> bool:
-    session = getattr(adapter, "_session", None) or getattr(adapter, "session", None)
-    return bool(getattr(session, "closed", False))
+    pool = getattr(adapter, "_pool", None)
+    return bool(getattr(pool, "closed", False))

@@ -71,8 +71,8 @@ async def test_rebuild_keeps_live_parts_of_unchanged_routes() -> None:
         second.manager.resolve("n", None).strategy is not first.manager.resolve("n", None).strategy
     )
     await retire(first, second, drain_timeout=1)
-    assert first.adapters["two"]._session.closed  # type: ignore[attr-defined]
-    assert not second.adapters["one"]._session.closed  # type: ignore[attr-defined]
+    assert first.adapters["two"]._pool.closed  # type: ignore[attr-defined]
+    assert not second.adapters["one"]._pool.closed  # type: ignore[attr-defined]
     await second.aclose()
 
 
@@ -86,10 +86,10 @@ async def test_retire_waits_for_calls_in_flight() -> None:
     load.in_flight = 1  # a stream still being relayed
     retiring = asyncio.create_task(retire(first, second, drain_timeout=30))
     await asyncio.sleep(0.3)
-    assert not retiring.done() and not first.adapters["two"]._session.closed  # type: ignore[attr-defined]
+    assert not retiring.done() and not first.adapters["two"]._pool.closed  # type: ignore[attr-defined]
     load.in_flight = 0
     await asyncio.wait_for(retiring, 5)
-    assert first.adapters["two"]._session.closed  # type: ignore[attr-defined]
+    assert first.adapters["two"]._pool.closed  # type: ignore[attr-defined]
     await second.aclose()
 
 

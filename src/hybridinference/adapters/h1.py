@@ -376,6 +376,7 @@ class ConnectionPool:
         self._keepalive = keepalive
         self._idle: list[Connection] = []
         self._all: set[Connection] = set()
+        self.closed = False
 
     @staticmethod
     def header_block(headers: Mapping[str, str]) -> bytes:
@@ -392,6 +393,8 @@ class ConnectionPool:
     ) -> Response:
         """Send the request; return once the status line and headers have arrived (``within``
         seconds, connecting included)."""
+        if self.closed:
+            raise ConnectFailed("client closed")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         data = b"".join(
@@ -472,6 +475,7 @@ class ConnectionPool:
         return len(self._all)
 
     async def aclose(self) -> None:
+        self.closed = True
         self._idle.clear()
         for conn in list(self._all):
             conn._abort()

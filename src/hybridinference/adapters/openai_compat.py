@@ -7,26 +7,16 @@ is aimed at the upstream, and streams always ask for usage so that it can be log
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import orjson
 
 from hybridinference.adapters.base import Endpoint, JSONObject, UpstreamCall
-from hybridinference.adapters.h1 import FINISH_SECONDS, ConnectionPool
-from hybridinference.adapters.http import (
-    error_for_status,
-    map_transport_errors,
-    remaining,
-    scrub_credentials,
-)
+from hybridinference.adapters.h1 import ConnectionPool
+from hybridinference.adapters.http import scrub_credentials
 from hybridinference.adapters.profiles import PROFILES
 from hybridinference.adapters.sse import SSEParser
-from hybridinference.adapters.upstream import (
-    MAX_ERROR_BYTES,
-    MAX_LINE_BYTES,
-    MAX_RESPONSE_BYTES,
-    health_probe,
-)
+from hybridinference.adapters.upstream import health_probe, lines, open_stream, post_json
 from hybridinference.config.schema import OpenAIProviderConfig
 from hybridinference.errors import UpstreamProtocolError, UpstreamServerError
 
@@ -63,26 +53,10 @@ class OpenAICompatAdapter:
         self._headers = ConnectionPool.header_block(headers)
 
     async def complete(self, call: UpstreamCall) -> JSONObject:
-        data = orjson.dumps(self._prepare(call.endpoint, call.body))
-        with map_transport_errors(self.name):
-            response = await self._pool.request(
-                b"POST",
-                PATHS[call.endpoint],
-                self._headers,
-                data,
-                remaining(call.deadline, call.first_byte_timeout),
-            )
-            try:
-                body = await response.read(
-                    MAX_RESPONSE_BYTES, remaining(call.deadline, call.idle_timeout)
-                )
-            finally:
-                response.release()
-            if response.status >= 300:
-                raise error_for_status(
-                    response.status, body, response.headers.get("retry-after"), self.name
-                )
-            result = orjson.loads(body)
+        body = self._prepare(call.endpoint, call.body)
+        result = await post_json(
+            self._pool, PATHS[call.endpoint], body, self._headers, call, self.name
+        )
         if not isinstance(result, dict) or REQUIRED_FIELD[call.endpoint] not in result:
             raise UpstreamProtocolError(f"{self.name} sent a response of the wrong shape")
         if self._profile.response is not None and call.endpoint is Endpoint.CHAT:
@@ -107,52 +81,28 @@ class OpenAICompatAdapter:
         }
         body = self._prepare(call.endpoint, body)
         fix_chunk = self._profile.chunk if call.endpoint is Endpoint.CHAT else None
-        with map_transport_errors(self.name):
-            response = await self._pool.request(
-                b"POST",
-                PATHS[call.endpoint],
-                self._headers,
-                orjson.dumps(body),
-                remaining(call.deadline, call.first_byte_timeout),
-            )
-            try:
-                if response.status >= 300:
-                    error_body = await response.read(
-                        MAX_ERROR_BYTES, remaining(call.deadline, call.idle_timeout)
-                    )
-                    raise error_for_status(
-                        response.status,
-                        error_body,
-                        response.headers.get("retry-after"),
-                        self.name,
-                    )
-                parser = SSEParser()
-                # the first chunk must come within first_byte; every later one within idle
-                wait = call.first_byte_timeout
-                finished = False
-                while True:
-                    line = await response.readline(MAX_LINE_BYTES, remaining(call.deadline, wait))
-                    event = parser.feed_line(line) if line else parser.finish()
-                    if event is not None:
-                        if event.data == "[DONE]":
-                            await response.finish(FINISH_SECONDS)  # pool the connection
-                            return
-                        chunk = self._decode_chunk(event.data)
-                        finished = finished or _has_finish_reason(chunk)
-                        if fix_chunk is not None:
-                            fix_chunk(chunk)
-                        wait = call.idle_timeout
-                        yield chunk
-                    if not line:
-                        if finished:
-                            return
-                        raise UpstreamProtocolError(f"{self.name} ended the stream early")
-            finally:
-                # A stream left before its end closes the connection, so the upstream sees
-                # the cancellation; a complete one goes back to the pool.
-                response.release()
+        parser = SSEParser()
+        finished = False
+        async with open_stream(
+            self._pool, PATHS[call.endpoint], body, self._headers, call, self.name
+        ) as response:
+            async for line in lines(response, call):
+                event = parser.feed_line(line)
+                if event is not None and event.data == "[DONE]":
+                    return  # open_stream waits a moment for the body's end, to pool it
+                if event is not None:
+                    chunk = self._decode_chunk(event.data, fix_chunk)
+                    finished = finished or _has_finish_reason(chunk)
+                    yield chunk
+            last = parser.finish()  # an event not followed by a blank line
+            if last is not None and last.data != "[DONE]":
+                chunk = self._decode_chunk(last.data, fix_chunk)
+                finished = finished or _has_finish_reason(chunk)
+                yield chunk
+        if not finished:
+            raise UpstreamProtocolError(f"{self.name} ended the stream early")
 
-    def _decode_chunk(self, data: str) -> JSONObject:
+    def _decode_chunk(self, data: str, fix: Callable[[JSONObject], None] | None) -> JSONObject:
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
@@ -164,6 +114,8 @@ class OpenAICompatAdapter:
             message = error.get("message") if isinstance(error, dict) else str(error)
             detail = scrub_credentials(str(message))
             raise UpstreamServerError(f"{self.name} failed mid-stream: {detail}"[:600])
+        if fix is not None:
+            fix(chunk)
         return chunk
 
     async def probe(self) -> None:

@@ -26,6 +26,19 @@ PROBE_TIMEOUT = 5.0
 MAX_PROBE_BYTES = 16 * 1024 * 1024
 
 
+async def _post(
+    pool: ConnectionPool, path: str, body: object, headers: bytes, call: UpstreamCall
+) -> Response:
+    """Send the request; the response once its head arrived within the first-byte time."""
+    return await pool.request(
+        b"POST",
+        path,
+        headers,
+        orjson.dumps(body),
+        remaining(call.deadline, call.first_byte_timeout),
+    )
+
+
 async def post_json(
     pool: ConnectionPool,
     path: str,
@@ -37,13 +50,7 @@ async def post_json(
     """POST ``body`` to ``path`` (below the pool's base URL); the decoded JSON answer, or
     the mapped error."""
     with map_transport_errors(route):
-        response = await pool.request(
-            b"POST",
-            path,
-            headers,
-            orjson.dumps(body),
-            remaining(call.deadline, call.first_byte_timeout),
-        )
+        response = await _post(pool, path, body, headers, call)
         try:
             data = await response.read(
                 MAX_RESPONSE_BYTES, remaining(call.deadline, call.idle_timeout)
@@ -70,13 +77,7 @@ async def open_stream(
     inside the block are mapped too. Leaving before the end of the body closes the
     connection, so the upstream sees the cancellation; a complete one is pooled again."""
     with map_transport_errors(route):
-        response = await pool.request(
-            b"POST",
-            path,
-            headers,
-            orjson.dumps(body),
-            remaining(call.deadline, call.first_byte_timeout),
-        )
+        response = await _post(pool, path, body, headers, call)
         try:
             if response.status >= 300:
                 error_body = await response.read(
