@@ -49,6 +49,7 @@ class Conn(asyncio.Protocol):
         self.first: float | None = None
         self.events: list[tuple[float, bytes]] = []
         self.buffer = b""
+        self.busy = False  # a request is outstanding on this connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -58,6 +59,7 @@ class Conn(asyncio.Protocol):
         self.gen.lost(self)
 
     def send(self, request: bytes, started: float) -> None:
+        self.busy = True
         self.started = started
         self.first = None
         self.events = []
@@ -79,6 +81,7 @@ class Conn(asyncio.Protocol):
                 self.events.append((t, event))
 
     def on_message_complete(self) -> None:
+        self.busy = False
         t = now()
         result = Result(t - self.started, self.parser.get_status_code())
         if self.gen.stream and self.first is not None:
@@ -162,9 +165,12 @@ class Generator:
             self.idle.append(conn)
 
     def lost(self, conn: Conn) -> None:
+        """A connection closed: an error only with a request outstanding on it (a server
+        may close an idle keep-alive connection; the pool just shrinks)."""
         if conn in self.idle:
             self.idle.remove(conn)
-        self.errors += 1
+        if conn.busy:
+            self.errors += 1
 
     async def run(self, rate: float, duration: float, record: bool) -> None:
         self.recording = record

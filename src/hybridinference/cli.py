@@ -87,6 +87,7 @@ def serve(
             http="httptools",
             lifespan="on",
             access_log=False,
+            timeout_keep_alive=config.server.keepalive_timeout,
             proxy_headers=False,  # server.trusted_proxies decides (uvicorn's trusts loopback)
             server_header=False,
             date_header=False,

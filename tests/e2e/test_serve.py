@@ -177,3 +177,18 @@ def test_quickstart_serves_the_readme_snippets_and_drains_on_sigterm(served: Ser
         ("demo", "demo/demo-1", 200, 1),
     ]
     assert all(tokens > 0 for *_, tokens in rows)
+
+
+def test_an_idle_keep_alive_connection_outlives_uvicorns_five_second_default(
+    served: Served,
+) -> None:
+    """``server.keepalive_timeout`` (75 s) reaches uvicorn: a reverse proxy that reuses an
+    upstream connection after 5 idle seconds must not find it closed under it (a 502)."""
+    port = int(served.url.rsplit(":", 1)[1])
+    request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(6)
+        sock.sendall(request)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")

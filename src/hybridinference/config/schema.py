@@ -219,6 +219,13 @@ class ServerConfig(Strict):
     body_timeout: float = Field(
         30.0, gt=0, description="Seconds a request body may take to arrive (then 408)."
     )
+    keepalive_timeout: int = Field(
+        75,
+        gt=0,
+        description="Seconds an idle client connection is kept open. Longer than the "
+        "reverse proxy's own upstream keep-alive (nginx: 60 s), or the proxy may send a "
+        "request on a connection the gateway is closing (a 502).",
+    )
     trusted_proxies: tuple[IPvAnyNetwork, ...] = Field(
         (),
         description="CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP is believed "
