@@ -3,6 +3,7 @@ column lists, tuple codecs, the JSON form of a request record, and spend periods
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -60,19 +61,23 @@ KEY_COLUMNS = ", ".join(KEY_FIELDS)
 _BOOL_FIELDS = frozenset({"stream", "cancelled"})
 
 
+#: one C-level call reads every column's value; then the few fixes below
+_request_values = operator.attrgetter(*REQUEST_FIELDS)
+_ATTEMPTS_AT = REQUEST_FIELDS.index("attempts")
+_BOOLS_AT = tuple(i for i, name in enumerate(REQUEST_FIELDS) if name in _BOOL_FIELDS)
+
+
 def request_row(r: RequestRecord) -> tuple[Any, ...]:
     """Column values in ``REQUEST_FIELDS`` order; attempts as JSON text, booleans as ints
-    (both backends store them the same way, so one query works on both)."""
-    values: list[Any] = []
-    for name in REQUEST_FIELDS:
-        value = getattr(r, name)
-        if name == "attempts":
-            value = orjson.dumps(value).decode()  # orjson encodes the dataclasses itself
-        elif name in _BOOL_FIELDS:
-            value = int(value)
-        elif isinstance(value, str) and "\x00" in value:
-            value = value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
-        values.append(value)
+    (both backends store them the same way, so one query works on both). It runs for
+    every row in the writer's thread, holding the GIL: kept to a few operations."""
+    values = list(_request_values(r))
+    values[_ATTEMPTS_AT] = orjson.dumps(values[_ATTEMPTS_AT]).decode()  # dataclasses too
+    for i in _BOOLS_AT:
+        values[i] = int(values[i])
+    for i, value in enumerate(values):
+        if type(value) is str and "\x00" in value:
+            values[i] = value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
     return tuple(values)
 
 
