@@ -82,15 +82,33 @@ def interleave(
     return out
 
 
-def settle(proc: Proc, limit: float = 60.0) -> None:
-    """Wait until ``proc`` is idle (a proxy that fell behind may still be working through
-    a backlog, which would steal CPU from the next target measured)."""
+def settle(proc: Proc, limit: float = 180.0) -> None:
+    """Wait until ``proc`` and then the whole machine are idle: a proxy that fell behind
+    (LiteLLM at 200/s builds a backlog of minutes) may still be working through it, and
+    anything else busy would steal CPU from the next target measured."""
     until = time.monotonic() + limit
     while time.monotonic() < until:
         before = proc.cpu_seconds()
         time.sleep(0.5)
         if proc.cpu_seconds() - before < 0.05:
-            return
+            break
+    while time.monotonic() < until and machine_busy(0.5) > 0.15:
+        pass
+
+
+def machine_busy(seconds: float) -> float:
+    """Cores' worth of CPU the whole machine used over ``seconds`` (from /proc/stat)."""
+
+    def busy_idle() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, idle
+
+    busy0, idle0 = busy_idle()
+    time.sleep(seconds)
+    busy1, idle1 = busy_idle()
+    total = (busy1 - busy0) + (idle1 - idle0)
+    return (os.cpu_count() or 1) * (busy1 - busy0) / total if total else 0.0
 
 
 def run_comparisons(
