@@ -1,0 +1,203 @@
+"""Where one request's critical path goes: the gateway in this process (uvicorn, the
+benchmark's config, the mock upstream in its own), driven at a fixed rate over one
+connection by ``loadgen.py``, with timestamps taken at each stage by wrapping the
+functions named below; prints the median microseconds between consecutive stages.
+
+    python bench/stages.py [--rate 200] [--seconds 8] [--stream]
+
+Stages: the request's last byte parsed (uvicorn) → the middleware → the key check
+begins → ends → the body is read → validated → the routing manager is called → its
+plan is made → the adapter is called → the upstream write → the upstream's first
+bytes → the first body byte written to the client. A diagnostic, not a benchmark: the
+wrappers add a few microseconds each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import uvicorn
+import uvloop
+from uvicorn.protocols.http import httptools_impl
+
+import scenarios
+import targets
+from hybridinference.adapters import h1, openai_compat
+from hybridinference.app import create_app
+from hybridinference.config.loader import load_config
+from hybridinference.gateway import auth, inference, middleware
+from hybridinference.routing import manager
+
+STAGES = (
+    "in",
+    "middleware",
+    "auth",
+    "authenticated",
+    "body",
+    "validate",
+    "manager",
+    "planned",
+    "adapter",
+    "upstream write",
+    "upstream first",
+    "client first",
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.current: dict[str, float] = {}
+        self.done: list[dict[str, float]] = []
+
+    def mark(self, stage: str) -> None:
+        self.current.setdefault(stage, time.perf_counter())
+
+    def complete(self) -> None:
+        if len(self.current) == len(STAGES):
+            self.done.append(self.current)
+        self.current = {}
+
+
+def instrument(clock: Clock) -> None:
+    def before(owner: Any, name: str, stage: str) -> None:
+        original = getattr(owner, name)
+        if asyncio.iscoroutinefunction(original):
+
+            async def wrapped_async(*args: Any, **kwargs: Any) -> Any:
+                clock.mark(stage)
+                return await original(*args, **kwargs)
+
+            setattr(owner, name, wrapped_async)
+        else:
+
+            def wrapped(*args: Any, **kwargs: Any) -> Any:
+                clock.mark(stage)
+                return original(*args, **kwargs)
+
+            setattr(owner, name, wrapped)
+
+    def after(owner: Any, name: str, stage: str) -> None:
+        original: Callable[..., Any] = getattr(owner, name)
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            clock.mark(stage)
+            return result
+
+        setattr(owner, name, wrapped)
+
+    before(httptools_impl.HttpToolsProtocol, "on_message_complete", "in")
+    before(middleware.RequestContextMiddleware, "__call__", "middleware")
+    before(auth.KeyCache, "authenticate", "auth")
+    before(inference, "read_json_object", "body")
+    before(inference, "validate", "validate")
+    before(manager.RoutingManager, "complete", "manager")
+    before(manager.RoutingManager, "open_stream", "manager")
+    after(manager.RoutingManager, "_plan", "planned")
+    before(openai_compat.OpenAICompatAdapter, "complete", "adapter")
+    before(openai_compat.OpenAICompatAdapter, "stream", "adapter")
+    before(h1.Connection, "send", "upstream write")
+    before(h1.Connection, "data_received", "upstream first")
+    original_authenticate = auth.KeyCache.authenticate
+
+    async def authenticated(self: auth.KeyCache, key: str | None) -> auth.Principal:
+        principal = await original_authenticate(self, key)
+        clock.mark("authenticated")
+        return principal
+
+    auth.KeyCache.authenticate = authenticated  # type: ignore[method-assign]
+    original_send = httptools_impl.RequestResponseCycle.send
+
+    async def send(self: httptools_impl.RequestResponseCycle, message: Any) -> None:
+        if message["type"] == "http.response.body":
+            clock.mark("client first")
+        await original_send(self, message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            clock.complete()
+
+    httptools_impl.RequestResponseCycle.send = send  # type: ignore[method-assign]
+
+
+async def drive(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="hybridinference-stages-"))
+    mock = targets.start_mock("1", workdir)
+    try:
+        port = targets.free_port()
+        env = {**os.environ, **targets.gateway_env()}
+        config_path = targets.gateway_config(workdir, mock.port, port)
+        app = create_app(load_config(config_path, env), env)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                loop="none",
+                http="httptools",
+                access_log=False,
+                log_config=None,
+                proxy_headers=False,
+            )
+        )
+        serving = asyncio.create_task(server.serve())
+        for _ in range(600):  # up to 30 s to start
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/admin/keys",
+            data=b'{"name":"stages"}',
+            headers={"Authorization": f"Bearer {targets.ADMIN_TOKEN}"},
+        )
+        reply = await asyncio.to_thread(lambda: urllib.request.urlopen(request).read())
+        key = json.loads(reply)["key"]
+        kind = "stream" if args.stream else "instant"
+        command = [
+            "taskset", "-c", "1", sys.executable, str(Path(__file__).parent / "loadgen.py"),
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            "--rate", str(args.rate), "--duration", str(args.seconds), "--connections", "1",
+            "--body", scenarios.body(kind, args.stream),
+            "--header", f"Authorization: Bearer {key}",
+        ]  # fmt: skip
+        if args.stream:
+            command += ["--stream", "--gap-ms", str(scenarios.STREAM_GAP_MS)]
+        load = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
+        await load.wait()
+        server.should_exit = True
+        await serving
+    finally:
+        mock.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--stream", action="store_true")
+    args = parser.parse_args()
+    clock = Clock()
+    instrument(clock)
+    os.sched_setaffinity(0, {0})
+    uvloop.run(drive(args))
+    print(f"{len(clock.done)} requests; median µs between stages:")
+    for first, second in itertools.pairwise(STAGES):
+        gap = statistics.median(d[second] - d[first] for d in clock.done) * 1e6
+        print(f"  {first} → {second}: {gap:.0f}")
+
+
+if __name__ == "__main__":
+    main()
