@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+import trustme
 
 from hybridinference.adapters import h1
 
@@ -276,3 +278,33 @@ async def test_finish_waits_briefly_for_the_end_of_the_body_to_pool_the_connecti
         await asyncio.sleep(0.05)  # the transport reports the close a turn later
         assert pool2.open_connections == 0
         await pool2.aclose()
+
+
+async def test_https_verifies_the_server_certificate_and_reuses_the_connection() -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    seen: list[bytes] = []
+    server = Server(echo_forever(seen))
+    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=server_context)
+    port = listener.sockets[0].getsockname()[1]
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    pool = h1.ConnectionPool(
+        f"https://localhost:{port}/v1", connect_timeout=2.0, ssl_context=trusting
+    )
+    stranger = h1.ConnectionPool(f"https://localhost:{port}/v1", connect_timeout=2.0)
+    try:
+        for n in (1, 2):
+            response = await pool.request(b"POST", "/chat/completions", HEADERS, b"{}", 2.0)
+            assert await response.read(1024, 2.0) == b'{"n": %d}' % n
+            response.release()
+        assert server.connections == 1
+        assert b"Host: localhost:%d" % port in seen[0]
+        with pytest.raises(h1.ConnectFailed) as caught:  # the system store does not know our CA
+            await stranger.request(b"POST", "/chat/completions", HEADERS, b"{}", 2.0)
+        assert caught.value.reason == "TLS error"
+    finally:
+        await pool.aclose()
+        await stranger.aclose()
+        listener.close()
