@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import aiohttp
 import orjson
 import pytest
-from aiohttp.http_exceptions import LineTooLong
 
+from hybridinference.adapters import h1
 from hybridinference.adapters.http import error_for_status, map_transport_errors
 from hybridinference.errors import (
     AllRoutesFailed,
@@ -124,13 +123,13 @@ def _raise(exc: BaseException) -> None:
     ("raised", "cls"),
     [
         (TimeoutError(), UpstreamTimeout),
-        (aiohttp.ServerDisconnectedError(), UpstreamUnavailable),
-        (aiohttp.ClientPayloadError("truncated"), UpstreamProtocolError),
-        (aiohttp.ClientOSError(104, "reset"), UpstreamUnavailable),
+        (h1.ConnectionClosed("closed"), UpstreamUnavailable),
+        (h1.ConnectFailed("connection refused"), UpstreamUnavailable),
+        (h1.ProtocolError("malformed response"), UpstreamProtocolError),
+        (h1.BodyTooLarge("line over the limit"), UpstreamProtocolError),
         (ConnectionResetError(), UpstreamUnavailable),
         (OSError("network unreachable"), UpstreamUnavailable),
         (orjson.JSONDecodeError("bad", "{", 0), UpstreamProtocolError),
-        (LineTooLong(b"data: xxx", 16), UpstreamProtocolError),
     ],
 )
 def test_transport_errors_are_mapped_with_their_cause(
@@ -162,19 +161,17 @@ async def test_connection_refused_is_named_without_the_url() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(UpstreamUnavailable) as caught, map_transport_errors(ROUTE):
-            await session.get(f"http://user:secret@127.0.0.1:{port}/v1/models")
+    pool = h1.ConnectionPool(f"http://user:secret@127.0.0.1:{port}/v1", connect_timeout=2.0)
+    with pytest.raises(UpstreamUnavailable) as caught, map_transport_errors(ROUTE):
+        await pool.request(b"GET", "/models", b"", b"", 2.0)
     message = caught.value.message
     assert message == f"{ROUTE} is unreachable (connection refused)"
-    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)
+    assert isinstance(caught.value.__cause__, h1.ConnectFailed)
 
 
 def test_dns_failure_is_named() -> None:
-    key = aiohttp.client_reqrep.ConnectionKey("x.invalid", 80, False, True, None, None, None)
-    dns = aiohttp.ClientConnectorError(key, socket.gaierror(-2, "Name or service not known"))
     with pytest.raises(UpstreamUnavailable) as caught:
-        _raise(dns)
+        _raise(h1.ConnectFailed("DNS lookup failed"))
     assert caught.value.message == f"{ROUTE} is unreachable (DNS lookup failed)"
 
 

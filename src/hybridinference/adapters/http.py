@@ -1,16 +1,18 @@
-"""The pooled HTTP client and the one place upstream failures become gateway errors."""
+"""The one place upstream failures become gateway errors (statuses and transport
+failures), and the aiohttp session the off-path HTTP uses (engine ``/metrics`` scrapes);
+per-request upstream calls go through ``adapters.h1``."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp.http_exceptions import HttpProcessingError
 
 from hybridinference.adapters import h1
 from hybridinference.errors import (
@@ -28,7 +30,7 @@ MAX_ERROR_MESSAGE = 500
 
 
 def create_session(connect_timeout: float) -> aiohttp.ClientSession:
-    """One keep-alive pool per upstream host, TCP_NODELAY on every connection."""
+    """A keep-alive aiohttp session with TCP_NODELAY, for the engine ``/metrics`` scrapes."""
     connector = aiohttp.TCPConnector(
         limit=0,  # the gateway's own limits bound concurrency, not the pool
         limit_per_host=0,
@@ -119,48 +121,47 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
+#: transport failure → the gateway error it becomes; the first entry that matches wins
+TRANSPORT_ERRORS: tuple[tuple[type[BaseException], Callable[[str, Any], UpstreamError]], ...] = (
+    (TimeoutError, lambda route, _exc: UpstreamTimeout(f"{route} timed out")),
+    (
+        h1.ConnectFailed,
+        lambda route, exc: UpstreamUnavailable(f"{route} is unreachable ({exc.reason})"),
+    ),
+    (
+        h1.ConnectionClosed,
+        lambda route, _exc: UpstreamUnavailable(f"{route} closed the connection"),
+    ),
+    (
+        h1.BodyTooLarge,
+        lambda route, _exc: UpstreamProtocolError(f"{route} sent an oversized response"),
+    ),
+    (
+        h1.ProtocolError,
+        lambda route, _exc: UpstreamProtocolError(f"{route} sent a malformed response"),
+    ),
+    (
+        orjson.JSONDecodeError,
+        lambda route, _exc: UpstreamProtocolError(f"{route} sent invalid JSON"),
+    ),
+    (OSError, lambda route, _exc: UpstreamUnavailable(f"{route} connection failed")),
+)
+
+
 @contextmanager
 def map_transport_errors(route: str) -> Iterator[None]:
-    """Turn h1/aiohttp/asyncio failures into gateway errors, cause chained."""
+    """Turn the upstream client's (``adapters.h1``) and the socket's failures into gateway
+    errors (``TRANSPORT_ERRORS``), cause chained; gateway errors, cancellation and bugs
+    pass through unchanged."""
     try:
         yield
     except GatewayError:
         raise
-    except TimeoutError as exc:
-        raise UpstreamTimeout(f"{route} timed out") from exc
-    except h1.ConnectFailed as exc:
-        raise UpstreamUnavailable(f"{route} is unreachable ({exc.reason})") from exc
-    except h1.ConnectionClosed as exc:
-        raise UpstreamUnavailable(f"{route} closed the connection") from exc
-    except h1.BodyTooLarge as exc:
-        raise UpstreamProtocolError(f"{route} sent an oversized response") from exc
-    except h1.ProtocolError as exc:
-        raise UpstreamProtocolError(f"{route} sent a malformed response") from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise UpstreamUnavailable(f"{route} is unreachable ({_reason(exc)})") from exc
-    except aiohttp.ServerDisconnectedError as exc:
-        raise UpstreamUnavailable(f"{route} closed the connection") from exc
-    except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
-        raise UpstreamProtocolError(f"{route} sent a broken response") from exc
-    except HttpProcessingError as exc:  # e.g. a stream line over the reader's limit
-        raise UpstreamProtocolError(f"{route} sent a malformed response") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(f"{route} failed ({type(exc).__name__})") from exc
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamProtocolError(f"{route} sent invalid JSON") from exc
-    except (ConnectionError, OSError) as exc:
-        raise UpstreamUnavailable(f"{route} connection failed") from exc
-
-
-def _reason(exc: aiohttp.ClientConnectorError) -> str:
-    os_error = exc.os_error
-    if isinstance(os_error, socket.gaierror):
-        return "DNS lookup failed"
-    if isinstance(os_error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return "TLS error"
-    return type(os_error).__name__ if os_error else "connect failed"
+    except Exception as exc:
+        for kind, error in TRANSPORT_ERRORS:
+            if isinstance(exc, kind):
+                raise error(route, exc) from exc
+        raise
 
 
 def remaining(deadline: float, limit: float) -> float:
