@@ -199,3 +199,18 @@ def test_an_unknown_route_in_upstream_limits_is_a_config_error(
     config = parse_config(data, {"FAKE_KEY": "x"}, "test-config")
     with pytest.raises(ConfigError, match=r"limits.upstream: unknown route 'fake/typo'.*fake/ok"):
         build_upstream_limits(config)
+
+
+def test_the_window_holds_slices_not_one_entry_per_request() -> None:
+    """Memory is bounded by the window, not the rate: 100,000 starts over 10 s leave at
+    most one slice per 0.1 s, and the counts stay exact."""
+    clock = Clock()
+    upstream = limits(clock)
+    for i in range(100_000):
+        clock.now = 100.0 + i / 10_000
+        assert upstream.admit("busy/m", 2)
+    account = upstream.account("busy/m")
+    assert len(account._starts) <= 101
+    assert account.describe(clock.now)["last_minute"] == {"requests": 100_000, "tokens": 200_000}
+    clock.now += 60.0
+    assert account.describe(clock.now)["last_minute"] == {"requests": 0, "tokens": 0}

@@ -39,6 +39,20 @@ class AccountLimits:
     tpm: int | None = None
 
 
+#: starts within this many seconds of a slice's first share the slice: the window's
+#: memory is bounded by WINDOW_SECONDS / SLICE_SECONDS, not by the request rate (one
+#: entry per start held ~150,000 tuples at 2,500 requests/s); a slice leaves the window
+#: with its first start, so a later start in it is forgotten up to this much early
+SLICE_SECONDS = 0.1
+
+
+@dataclass(slots=True)
+class _Slice:
+    first: float
+    count: int
+    tokens: int
+
+
 @dataclass(slots=True)
 class AccountLimiter:
     limits: AccountLimits
@@ -46,7 +60,8 @@ class AccountLimiter:
     tpm: float | None = None
     paused_until: float = -math.inf
     throttles: int = 0
-    _starts: deque[tuple[float, int]] = field(default_factory=deque)
+    _starts: deque[_Slice] = field(default_factory=deque)
+    _count: int = 0
     _tokens: int = 0
 
     def __post_init__(self) -> None:
@@ -54,30 +69,38 @@ class AccountLimiter:
         self.tpm = float(self.limits.tpm) if self.limits.tpm is not None else None
 
     def _expire(self, now: float) -> None:
-        while self._starts and self._starts[0][0] <= now - WINDOW_SECONDS:
-            self._tokens -= self._starts.popleft()[1]
+        while self._starts and self._starts[0].first <= now - WINDOW_SECONDS:
+            gone = self._starts.popleft()
+            self._count -= gone.count
+            self._tokens -= gone.tokens
 
     def ready(self, now: float, tokens: int = 0) -> bool:
         if now < self.paused_until:
             return False
         self._expire(now)
-        if self.rpm is not None and len(self._starts) + 1 > self.rpm:
+        if self.rpm is not None and self._count + 1 > self.rpm:
             return False
         return self.tpm is None or self._tokens == 0 or self._tokens + tokens <= self.tpm
 
     def retry_in(self, now: float) -> float:
         if now < self.paused_until:
             return self.paused_until - now
-        return self._starts[0][0] + WINDOW_SECONDS - now if self._starts else 0.0
+        return self._starts[0].first + WINDOW_SECONDS - now if self._starts else 0.0
 
     def started(self, now: float, tokens: int) -> None:
         self._expire(now)
-        self._starts.append((now, tokens))
+        last = self._starts[-1] if self._starts else None
+        if last is not None and now - last.first < SLICE_SECONDS:
+            last.count += 1
+            last.tokens += tokens
+        else:
+            self._starts.append(_Slice(now, 1, tokens))
+        self._count += 1
         self._tokens += tokens
 
     def succeeded(self, tokens: int) -> None:
         """Additive increase, back to the configured limits (or uncapped)."""
-        observed = len(self._starts)
+        observed = self._count
         if self.rpm is not None:
             self.rpm += 1
             if self.limits.rpm is not None:
@@ -94,7 +117,7 @@ class AccountLimiter:
     def throttled(self, now: float, retry_after: float | None) -> None:
         """Multiplicative decrease, and a pause the provider asked for."""
         self.throttles += 1
-        self.rpm = max(MIN_RPM, (self.rpm if self.rpm is not None else len(self._starts)) / 2)
+        self.rpm = max(MIN_RPM, (self.rpm if self.rpm is not None else self._count) / 2)
         current_tpm = self.tpm if self.tpm is not None else float(self._tokens)
         self.tpm = max(1.0, current_tpm / 2) if current_tpm > 0 else None
         self.paused_until = now + (retry_after if retry_after else DEFAULT_PAUSE)
@@ -106,7 +129,7 @@ class AccountLimiter:
             "tpm": self.limits.tpm,
             "effective_rpm": None if self.rpm is None else round(self.rpm, 1),
             "effective_tpm": None if self.tpm is None else round(self.tpm),
-            "last_minute": {"requests": len(self._starts), "tokens": self._tokens},
+            "last_minute": {"requests": self._count, "tokens": self._tokens},
             "paused_for": round(max(0.0, self.paused_until - now), 3),
             "throttles": self.throttles,
         }
