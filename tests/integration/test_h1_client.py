@@ -308,3 +308,18 @@ async def test_https_verifies_the_server_certificate_and_reuses_the_connection()
         await pool.aclose()
         await stranger.aclose()
         listener.close()
+
+
+async def test_a_second_unasked_answer_closes_the_connection() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        while await read_request(reader) is not None:
+            writer.write(answer(b"one") + answer(b"extra"))  # two answers, one request
+
+    async with serving(handle) as (server, pool):
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        assert await response.read(1024, 2.0) == b"one"
+        response.release()
+        response = await pool.request(b"POST", "/x", HEADERS, b"{}", 2.0)
+        assert await response.read(1024, 2.0) == b"one"  # not "extra": a fresh connection
+        response.release()
+        assert server.connections == 2

@@ -241,8 +241,8 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         response = self.response
-        if response is None:  # bytes on an idle connection: it cannot be trusted again
-            self._abort()
+        if response is None or response._complete:  # bytes nobody asked for: the
+            self._abort()  # connection cannot be trusted again
             return
         response.got_bytes = True
         try:
@@ -270,6 +270,12 @@ class Connection(asyncio.Protocol):
         pass  # the transport buffers it; bodies are bounded by the gateway's body limit
 
     # -- httptools callbacks ------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        response = self.response
+        if response is not None and response._complete:  # a second answer to one request
+            self.keep_alive = False
+            raise ProtocolError("more than one response")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.response is not None
