@@ -169,7 +169,8 @@ async def drive(args: argparse.Namespace) -> None:
         command = [
             "taskset", "-c", "1", sys.executable, str(Path(__file__).parent / "loadgen.py"),
             f"http://127.0.0.1:{port}/v1/chat/completions",
-            "--rate", str(args.rate), "--duration", str(args.seconds), "--connections", "1",
+            "--rate", str(args.rate), "--duration", str(args.seconds),
+            "--connections", str(args.connections),
             "--body", scenarios.body(kind, args.stream),
             "--header", f"Authorization: Bearer {key}",
         ]  # fmt: skip
@@ -188,6 +189,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=1,
+        help="stages are timed only for requests that do not overlap (one in flight at a time)",
+    )
     args = parser.parse_args()
     clock = Clock()
     instrument(clock)
