@@ -7,68 +7,24 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 
 import pytest
 import trustme
 
 from hybridinference.adapters import h1
+from tests.fakes.scripted_http import Handler, ScriptedServer, read_request, serving
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 HEADERS = h1.ConnectionPool.header_block({"Content-Type": "application/json"})
-
-
-async def read_request(reader: asyncio.StreamReader) -> bytes | None:
-    """One request's head and body (by Content-Length); None at EOF."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
-        return None
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return head + await reader.readexactly(length)
 
 
 def answer(body: bytes, extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
 
 
-class Server:
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.closed = asyncio.Event()
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            await self.handler(reader, writer, self.connections)
-        finally:
-            writer.close()
-            self.closed.set()
-
-
-@asynccontextmanager
-async def serving(handler: Handler) -> AsyncIterator[tuple[Server, h1.ConnectionPool]]:
-    server = Server(handler)
-    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    pool = h1.ConnectionPool(f"http://127.0.0.1:{port}/v1", connect_timeout=2.0)
-    try:
-        yield server, pool
-    finally:
-        await pool.aclose()
-        listener.close()
-
-
 def echo_forever(server_requests: list[bytes]) -> Handler:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         while (request := await read_request(reader)) is not None:
-            server_requests.append(request)
+            server_requests.append(request[0])
             writer.write(answer(b'{"n": %d}' % len(server_requests)))
 
     return handle
@@ -285,7 +241,7 @@ async def test_https_verifies_the_server_certificate_and_reuses_the_connection()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(server_context)
     seen: list[bytes] = []
-    server = Server(echo_forever(seen))
+    server = ScriptedServer(echo_forever(seen))
     listener = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=server_context)
     port = listener.sockets[0].getsockname()[1]
     trusting = ssl.create_default_context()

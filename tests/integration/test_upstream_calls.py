@@ -6,8 +6,7 @@ native adapters send (the Gemini model name as one encoded segment, ``?alt=sse``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 
@@ -23,57 +22,16 @@ from hybridinference.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
+from tests.fakes.scripted_http import Handler, ScriptedServer
+from tests.fakes.scripted_http import serving as scripted_serving
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 HEADERS = ConnectionPool.header_block({"Content-Type": "application/json"})
 ROUTE = "up"
 STREAM_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
-class Server:
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.connections = 0
-        self.heads: list[bytes] = []
-        self.closed = asyncio.Event()
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            await self.handler(reader, writer)
-        finally:
-            writer.close()
-            self.closed.set()
-
-    async def request(self, reader: asyncio.StreamReader) -> bytes | None:
-        """Read one request; its head is recorded. None at EOF."""
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
-            return None
-        self.heads.append(head)
-        length = next(
-            (
-                int(line[15:])
-                for line in head.split(b"\r\n")
-                if line.lower()[:15] == b"content-length:"
-            ),
-            0,
-        )
-        return await reader.readexactly(length)
-
-
-@asynccontextmanager
-async def serving(handler: Handler) -> AsyncIterator[tuple[Server, ConnectionPool]]:
-    server = Server(handler)
-    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    pool = ConnectionPool(f"http://127.0.0.1:{port}/base", connect_timeout=2.0)
-    try:
-        yield server, pool
-    finally:
-        await pool.aclose()
-        listener.close()
+def serving(handler: Handler) -> AbstractAsyncContextManager[tuple[ScriptedServer, ConnectionPool]]:
+    return scripted_serving(handler, prefix="/base")
 
 
 def chunk(data: bytes) -> bytes:
@@ -91,7 +49,7 @@ async def test_json_calls_share_one_connection_and_statuses_are_mapped() -> None
         b"HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\nContent-Length: 2\r\n\r\n{}",
     ]
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         for answer in answers:
             assert await server.request(reader) == b'{"q":true}'
             writer.write(answer)
@@ -107,7 +65,7 @@ async def test_json_calls_share_one_connection_and_statuses_are_mapped() -> None
 
 
 async def test_a_stream_left_early_closes_the_connection() -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         await server.request(reader)
         writer.write(STREAM_HEAD + chunk(b"one\n") + chunk(b"two\n"))
         await reader.read()  # until the client closes
@@ -123,7 +81,7 @@ async def test_a_stream_left_early_closes_the_connection() -> None:
 
 
 async def test_a_whole_stream_goes_back_to_the_pool() -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         while await server.request(reader) is not None:
             writer.write(STREAM_HEAD + chunk(b"one\ntw") + chunk(b"o\nend") + b"0\r\n\r\n")
 
@@ -138,7 +96,7 @@ async def test_a_whole_stream_goes_back_to_the_pool() -> None:
 
 @pytest.mark.parametrize("lines_sent", [0, 1])
 async def test_no_line_within_the_first_byte_or_idle_timeout_is_a_timeout(lines_sent: int) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         await server.request(reader)
         writer.write(STREAM_HEAD + chunk(b"one\n") * lines_sent)
         await reader.read()
@@ -163,7 +121,7 @@ async def test_an_overlong_line_and_a_stream_error_status_are_mapped(
         b'HTTP/1.1 400 Bad\r\nContent-Length: 30\r\n\r\n{"error": {"message": "nope"}}',
     ]
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         while answers and await server.request(reader) is not None:
             writer.write(answers.pop(0))
         await reader.read()
@@ -184,7 +142,7 @@ async def test_an_overlong_line_and_a_stream_error_status_are_mapped(
 async def test_the_probe_is_bounded_in_all(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(upstream, "PROBE_TIMEOUT", 0.3)
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         await server.request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")  # and no more
         await reader.read()
@@ -196,7 +154,7 @@ async def test_the_probe_is_bounded_in_all(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 async def test_the_gemini_model_is_one_encoded_path_segment_and_alt_sse_is_kept() -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         while await server.request(reader) is not None:
             writer.write(b"HTTP/1.1 400 Bad\r\nContent-Length: 2\r\n\r\n{}")
 
