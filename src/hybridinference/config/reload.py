@@ -12,7 +12,6 @@ cannot change in a running process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import orjson
 
+from hybridinference.background import cancel_and_wait
 from hybridinference.config.schema import GatewayConfig
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,4 @@ class FileWatcher:
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

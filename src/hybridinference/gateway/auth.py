@@ -9,7 +9,6 @@ by the CLI or another gateway process works at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -23,6 +22,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from hybridinference.background import cancel_and_wait
 from hybridinference.errors import AuthenticationFailed
 from hybridinference.schemas.keys import EDITABLE_KEY_FIELDS, ApiKeyRecord, KeySpend
 from hybridinference.storage.base import Store
@@ -185,11 +185,8 @@ class KeyCache:
                 logger.exception("reloading API keys failed; keeping the cached set")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
 
 def check_admin(token: str | None, presented: str | None) -> None:

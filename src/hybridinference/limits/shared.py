@@ -15,7 +15,6 @@ replica keeps routing on its own knowledge.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,8 @@ from typing import Protocol
 
 import orjson
 from redis.asyncio import Redis
+
+from hybridinference.background import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -129,9 +130,6 @@ class SharedKnowledge:
             await asyncio.sleep(self._interval)
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         await self._client.aclose()

@@ -5,7 +5,6 @@ middleware that scopes a request (request id for logs, server span, in-flight co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hybridinference.background import cancel_and_wait
 from hybridinference.config.schema import GatewayConfig
 from hybridinference.observability.logging import REQUEST_ID, current_trace_id
 from hybridinference.observability.metrics import Reading, RequestMetrics, model_labels
@@ -81,10 +81,7 @@ class Telemetry:
             )
 
     async def aclose(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+        await cancel_and_wait(self._refresher)
         if self.metrics is not None:
             self.metrics.close(os.getpid())
         if self.tracing is not None:

@@ -13,7 +13,6 @@ interval with jitter so that several gateways do not probe in lockstep:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +22,7 @@ from functools import partial
 from typing import Protocol
 
 from hybridinference.adapters.base import Adapter
+from hybridinference.background import cancel_and_wait
 from hybridinference.config.routing import HealthConfig
 from hybridinference.routing.engine_load import EngineLoad, MetricsScraper
 
@@ -179,7 +179,4 @@ class HealthMonitor:
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

@@ -8,11 +8,11 @@ the log writer. Several gateway processes may prune at once; they skip each othe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hybridinference.background import cancel_and_wait
 from hybridinference.storage.base import Store
 
 logger = logging.getLogger(__name__)
@@ -62,8 +62,5 @@ class Pruner:
             await asyncio.sleep(self._policy.interval)
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
