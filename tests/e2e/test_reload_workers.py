@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hybridinference.config import load_config
 from hybridinference.config.reload import config_version
+from tests.fakes.processes import stop, wait_serving
 from tests.integration.test_metrics_workers import free_port
 
 ADMIN = "admin-token-for-the-reload-test"
@@ -81,25 +82,11 @@ def served(tmp_path: Path, upstream_url: str) -> Iterator[Served]:
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/health/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "gateway did not become ready"
-        time.sleep(0.2)
+    wait_serving(url, process, log)
     try:
         yield Served(url, path, config, log, process)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop(process)
 
 
 @dataclass

@@ -5,7 +5,6 @@ token, nor an issued API key."""
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import orjson
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fakes.processes import stop, wait_serving
 
 UPSTREAM_KEY = "sk-upstream-secret-for-the-log-test-0123456789"
 ADMIN = "admin-token-for-the-log-test-9876543210"
@@ -82,25 +83,11 @@ def served(tmp_path: Path, upstream_url: str) -> Iterator[Served]:
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/health/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "gateway did not become ready"
-        time.sleep(0.2)
+    wait_serving(url, process, log)
     try:
         yield Served(url, tmp_path / "gw.db", log, metrics_dir)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop(process)
 
 
 def requests_total(url: str) -> float:

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from hybridinference.cli import main
 from tests.conftest import ADMIN_TOKEN, KEY_SECRET
 from tests.fakes.postgres import postgres_schema, schema_url
+from tests.fakes.processes import stop, wait_serving
 from tests.integration.test_metrics_workers import free_port
 
 ENV = {"HYBRIDINFERENCE_KEY_SECRET": KEY_SECRET, "HYBRIDINFERENCE_ADMIN_TOKEN": ADMIN_TOKEN}
@@ -153,19 +154,9 @@ def single(tmp_path: Path) -> Any:
             command, env={"PATH": "/usr/bin:/bin", **ENV}, stdout=out, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_serving(url, process, log, path="/health")
     yield process, path, url
-    process.send_signal(signal.SIGINT)
-    process.wait(30)
+    stop(process)
 
 
 def version(url: str) -> dict[str, Any]:
