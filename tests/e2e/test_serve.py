@@ -5,6 +5,7 @@ then SIGTERM: the process exits cleanly and the log rows were written (graceful 
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -185,10 +186,16 @@ def test_an_idle_keep_alive_connection_outlives_uvicorns_five_second_default(
     """``server.keepalive_timeout`` (75 s) reaches uvicorn: a reverse proxy that reuses an
     upstream connection after 5 idle seconds must not find it closed under it (a 502)."""
     port = int(served.url.rsplit(":", 1)[1])
-    request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/health")
+        first = conn.getresponse()
+        assert first.status == 200
+        first.read()  # the whole answer, however many packets it took
+        sock = conn.sock
         time.sleep(6)
-        sock.sendall(request)
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        conn.request("GET", "/health")  # on the same connection: closed, this would fail
+        assert conn.getresponse().status == 200
+        assert conn.sock is sock
+    finally:
+        conn.close()
