@@ -3,7 +3,7 @@ benchmark's config, the mock upstream in its own), driven at a fixed rate over o
 connection by ``loadgen.py``, with timestamps taken at each stage by wrapping the
 functions named below; prints the median microseconds between consecutive stages.
 
-    python bench/stages.py [--rate 200] [--seconds 8] [--stream]
+    python bench/stages.py [--rate 200] [--seconds 8] [--stream | --slow]
 
 Stages: the request's last byte parsed (uvicorn) → the middleware → the key check
 begins → ends → the body is read → validated → the routing manager is called → its
@@ -165,7 +165,7 @@ async def drive(args: argparse.Namespace) -> None:
         )
         reply = await asyncio.to_thread(lambda: urllib.request.urlopen(request).read())
         key = json.loads(reply)["key"]
-        kind = "stream" if args.stream else "instant"
+        kind = "stream" if args.stream else ("slow" if args.slow else "instant")
         command = [
             "taskset", "-c", "1", sys.executable, str(Path(__file__).parent / "loadgen.py"),
             f"http://127.0.0.1:{port}/v1/chat/completions",
@@ -189,6 +189,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument(
+        "--slow", action="store_true", help="the upstream answers in 50 ms, as in the rate scenarios"
+    )
     parser.add_argument(
         "--connections",
         type=int,

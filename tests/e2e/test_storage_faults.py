@@ -37,7 +37,7 @@ from tests.fakes.postgres import PG_HOST, PG_PORT, fetch, postgres_schema, schem
 from tests.fakes.servers import bind_socket
 from tests.fakes.tcp_proxy import TcpProxy
 
-LOSS_BOUND = 1.0  # seconds: flush_interval (0.2) + write_timeout (0.75), see docs/storage.md
+LOSS_BOUND = 1.0  # seconds: flush_interval (0.05) + write_timeout (0.75), see docs/storage.md
 
 
 @dataclass

@@ -269,7 +269,7 @@ class StorageConfig(Strict):
     redact_patterns: tuple[str, ...] = Field((), description="Extra regexes to redact.")
     queue_size: int = Field(100_000, ge=1)
     batch_size: int = Field(500, ge=1)
-    flush_interval: float = Field(0.2, gt=0)
+    flush_interval: float = Field(0.05, gt=0)
     write_timeout: float = Field(0.75, gt=0, description="A slower batch goes to the journal.")
     data_dir: str | None = Field(None, description="Local files; default: beside SQLite.")
     journal_dir: str | None = Field(None, description="Default: <data_dir>/journal.")

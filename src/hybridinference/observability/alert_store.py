@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -15,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 import orjson
 
+from hybridinference.background import background_executor
 from hybridinference.errors import ConfigError
 from hybridinference.observability.alerts import StoredAlert
 
@@ -102,7 +102,7 @@ class SQLiteAlertStore:
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-sqlite")
+        self._executor = background_executor("alerts-sqlite")
         self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:

@@ -21,11 +21,11 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
+from hybridinference.background import background_executor
 from hybridinference.schemas.records import RequestRecord
 from hybridinference.storage.rows import request_from_json, request_to_json
 
@@ -54,7 +54,7 @@ class Journal:
     def __init__(self, directory: Path, *, fsync: bool = True) -> None:
         self.directory = directory
         self._fsync = fsync
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._executor = background_executor("journal")
         self._segments: list[_Segment] = []
         self.corrupt_lines = 0
 

@@ -11,10 +11,10 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hybridinference.background import background_executor
 from hybridinference.schemas.keys import ApiKeyRecord, KeySpend
 from hybridinference.schemas.overrides import OverrideAudit, OverrideRecord
 from hybridinference.schemas.records import RequestRecord
@@ -51,7 +51,7 @@ ADD_SPEND = (
 class SQLiteStore:
     def __init__(self, path: str) -> None:
         self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._executor = background_executor("sqlite")
         self._conn: sqlite3.Connection | None = None
 
     @classmethod
