@@ -20,7 +20,7 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
         await task
 
 
-#: how much lower than the event loop's thread the background threads run (``nice``)
+#: how much lower than the event loop's thread the background threads run (``nice`` steps)
 THREAD_NICENESS = 5
 
 
@@ -31,7 +31,9 @@ def lower_thread_priority() -> None:
     log's batches held individual request steps for 4–6 ms (docs/performance.md). Still a
     share, not starvation: under saturation the writer gets about a quarter of a core."""
     with contextlib.suppress(OSError, AttributeError):  # not permitted, or not Linux
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), THREAD_NICENESS)
+        thread = threading.get_native_id()
+        niceness = os.getpriority(os.PRIO_PROCESS, thread)  # inherited from its creator
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, niceness + THREAD_NICENESS))
 
 
 def background_executor(name: str) -> ThreadPoolExecutor:
