@@ -11,19 +11,27 @@ at the end of the turn, as uvicorn would have. Everything else — parsing, keep
 flow control, pipelining, timeouts — is uvicorn's own (pinned in pyproject.toml: this
 relies on ``RequestResponseCycle.send`` writing through ``self.transport`` and awaiting
 only the flow-control drain, true of uvicorn 0.54). Measured in docs/performance.md.
+
+It also tells the app when the client goes away without a task per request waiting in
+``receive()`` for ``http.disconnect``: the cycle is in the scope under
+``DISCONNECT_WATCH`` and calls back the one function given to ``watch_disconnect`` when
+the connection is lost before the response is complete (``exchange.cancel_on_disconnect``
+uses it; under another server it falls back to a watcher task).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn._types import ASGI3Application, ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-
 #: what ``uvicorn.Config(http=...)`` (and ``uvicorn --http``) takes to serve with it
 UVICORN_HTTP = "hybridinference.gateway.http_protocol:OneWriteProtocol"
+#: the scope key of the request's ``OneWriteCycle`` (its ``watch_disconnect``)
+DISCONNECT_WATCH = "hybridinference.disconnect_watch"
 
 
 class _Held:
@@ -60,6 +68,18 @@ class OneWriteCycle(RequestResponseCycle):
 
     _held: bytes = b""
     _flush: asyncio.Handle | None = None
+    _on_disconnect: Callable[[], None] | None = None
+
+    def watch_disconnect(self, callback: Callable[[], None] | None) -> bool:
+        """Have ``callback`` called (once) if the connection is lost before the response is
+        complete; ``None`` stops watching. False: the client has already gone."""
+        self._on_disconnect = callback
+        return not self.disconnected
+
+    def _connection_lost(self) -> None:
+        callback, self._on_disconnect = self._on_disconnect, None
+        if callback is not None and self.disconnected:
+            callback()
 
     async def send(self, message: ASGISendEvent) -> None:
         if self.flow.write_paused and not self.disconnected:
@@ -102,4 +122,11 @@ class OneWriteProtocol(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         cycle.__class__ = OneWriteCycle
+        cycle.scope[DISCONNECT_WATCH] = cycle  # type: ignore[literal-required]
         super()._start_asgi_task(cycle, app)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        super().connection_lost(exc)
+        if isinstance(cycle, OneWriteCycle):
+            cycle._connection_lost()

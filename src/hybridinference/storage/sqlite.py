@@ -114,9 +114,9 @@ class SQLiteStore:
 
     async def write_requests(self, records: Sequence[RequestRecord]) -> int:
         unique = list({r.request_id: r for r in reversed(records)}.values())
-        rows = [request_row(r) for r in unique]
 
         def write(conn: sqlite3.Connection) -> int:
+            rows = [request_row(r) for r in unique]  # here, not on the event loop
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(

@@ -1,0 +1,41 @@
+"""``cancel_on_disconnect`` under an ASGI server other than the gateway's own protocol:
+a watcher task waits in ``receive()`` for ``http.disconnect``. (Under the gateway's
+protocol the server calls back instead: tests/e2e/test_disconnect.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hybridinference.gateway.exchange import ClientDisconnected, cancel_on_disconnect
+
+
+async def test_a_disconnect_cancels_the_work_and_says_so() -> None:
+    messages: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    cancelled = asyncio.Event()
+
+    async def work() -> str:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    waiting = asyncio.create_task(cancel_on_disconnect({}, messages.get, work()))
+    await asyncio.sleep(0.01)
+    await messages.put({"type": "http.disconnect"})
+    with pytest.raises(ClientDisconnected):
+        await asyncio.wait_for(waiting, 5)
+    assert cancelled.is_set()
+
+
+async def test_work_that_finishes_first_returns_its_result() -> None:
+    messages: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+
+    async def work() -> str:
+        await asyncio.sleep(0)
+        return "answer"
+
+    assert await cancel_on_disconnect({}, messages.get, work()) == "answer"
