@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -122,7 +123,8 @@ async def cancel_on_disconnect(scope: Scope, receive: Receive, work: Coroutine[A
     """
     current = asyncio.current_task()
     assert current is not None
-    server: OneWriteCycle | None = scope.get(DISCONNECT_WATCH)
+    cycle: weakref.ref[OneWriteCycle] | None = scope.get(DISCONNECT_WATCH)
+    server = cycle() if cycle is not None else None
     if server is not None:
         return await _cancel_on_callback(server, current, work)
     disconnected = False

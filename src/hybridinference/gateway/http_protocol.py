@@ -22,6 +22,7 @@ uses it; under another server it falls back to a watcher task).
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +31,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 #: what ``uvicorn.Config(http=...)`` (and ``uvicorn --http``) takes to serve with it
 UVICORN_HTTP = "hybridinference.gateway.http_protocol:OneWriteProtocol"
-#: the scope key of the request's ``OneWriteCycle`` (its ``watch_disconnect``)
+#: the scope key of a weak reference to the request's ``OneWriteCycle`` (``watch_disconnect``)
 DISCONNECT_WATCH = "hybridinference.disconnect_watch"
 
 
@@ -99,6 +100,7 @@ class OneWriteCycle(RequestResponseCycle):
             return
         assert self._flush is not None
         self._flush.cancel()
+        self._flush = None  # it holds this cycle (a reference cycle the GC would have to find)
         transport = self.transport
         prefixed = self.transport = _Prefixed(transport, self._held)  # type: ignore[assignment]
         self._held = b""
@@ -113,6 +115,7 @@ class OneWriteCycle(RequestResponseCycle):
     def _write_held(self) -> None:
         """The end of the turn came before a body message: the head goes out alone."""
         held, self._held = self._held, b""
+        self._flush = None
         if held and not self.disconnected and not self.transport.is_closing():
             self.transport.write(held)
 
@@ -122,7 +125,9 @@ class OneWriteProtocol(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         cycle.__class__ = OneWriteCycle
-        cycle.scope[DISCONNECT_WATCH] = cycle  # type: ignore[literal-required]
+        # a weak reference: the cycle holds the scope, and a scope holding the cycle would
+        # leave every request's objects for the garbage collector instead of freeing them
+        cycle.scope[DISCONNECT_WATCH] = weakref.ref(cycle)  # type: ignore[literal-required]
         super()._start_asgi_task(cycle, app)
 
     def connection_lost(self, exc: Exception | None) -> None:
