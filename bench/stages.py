@@ -41,7 +41,6 @@ from hybridinference.adapters import h1, openai_compat
 from hybridinference.app import create_app
 from hybridinference.config.loader import load_config
 from hybridinference.gateway import auth, inference, middleware
-from hybridinference.gateway.http_protocol import UVICORN_HTTP
 from hybridinference.routing import manager
 
 STAGES = (
@@ -148,7 +147,7 @@ async def drive(args: argparse.Namespace) -> None:
                 host="127.0.0.1",
                 port=port,
                 loop="none",
-                http=UVICORN_HTTP,
+                http="httptools",
                 access_log=False,
                 log_config=None,
                 proxy_headers=False,
@@ -193,7 +192,7 @@ def main() -> None:
     parser.add_argument(
         "--slow",
         action="store_true",
-        help="upstream answers in 50 ms, as in the rate scenarios",
+        help="the upstream answers in 50 ms, as in the rate scenarios",
     )
     parser.add_argument(
         "--connections",

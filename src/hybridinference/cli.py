@@ -70,8 +70,6 @@ def serve(
     """Run the gateway."""
     import uvicorn
 
-    from hybridinference.gateway.http_protocol import UVICORN_HTTP
-
     config = load_or_exit(config_path)
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     os.environ[LOG_LEVEL_ENV] = log_level
@@ -86,7 +84,7 @@ def serve(
             port=config.server.port if port is None else port,
             workers=workers,
             loop="uvloop",
-            http=UVICORN_HTTP,  # uvicorn's httptools protocol, head and body in one write
+            http="httptools",
             lifespan="on",
             access_log=False,
             timeout_keep_alive=config.server.keepalive_timeout,

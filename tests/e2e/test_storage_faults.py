@@ -32,7 +32,6 @@ import pytest
 import yaml
 from openai import OpenAI
 
-from hybridinference.gateway.http_protocol import UVICORN_HTTP
 from tests.e2e.helpers import HI, start_gateway
 from tests.fakes.postgres import PG_HOST, PG_PORT, fetch, postgres_schema, schema_url
 from tests.fakes.servers import bind_socket
@@ -166,7 +165,7 @@ def spawn_gateway(config_file: Path) -> tuple[subprocess.Popen[bytes], str]:
     sock.setblocking(True)
     command = [
         sys.executable, "-m", "uvicorn", "hybridinference.cli:app_from_env", "--factory",
-        "--fd", str(sock.fileno()), "--loop", "uvloop", "--http", UVICORN_HTTP,
+        "--fd", str(sock.fileno()), "--loop", "uvloop", "--http", "httptools",
         "--log-level", "warning",
     ]  # fmt: skip
     env = {**os.environ, "HYBRIDINFERENCE_CONFIG": str(config_file)}

@@ -18,7 +18,6 @@ import uvloop
 from aiohttp import web
 from fastapi import FastAPI
 
-from hybridinference.gateway.http_protocol import UVICORN_HTTP
 from hybridinference.state import AppState
 
 
@@ -123,7 +122,6 @@ def run_gateway(
     sock = bind_socket()
     config = uvicorn.Config(
         app,
-        http=UVICORN_HTTP,  # the protocol `serve` runs
         lifespan="on",
         log_level="warning",
         access_log=False,

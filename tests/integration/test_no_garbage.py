@@ -1,8 +1,8 @@
 """A served request leaves nothing for the garbage collector: everything it built is freed
-by reference counting the moment it is done. A reference cycle per request (a scope that
-holds its own server cycle, a timer handle kept on the object it calls back) would make
-every request's objects wait for a collection, and the collections longer (the latency
-tail, docs/performance.md)."""
+by reference counting the moment it is done. A reference cycle per request (an object
+that keeps a timer handle or a callback bound to itself, a scope entry that points back
+at its holder) would make every request's objects wait for a collection, and the
+collections longer (the latency tail, docs/performance.md)."""
 
 from __future__ import annotations
 

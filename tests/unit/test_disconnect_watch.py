@@ -1,6 +1,6 @@
-"""``cancel_on_disconnect`` under an ASGI server other than the gateway's own protocol:
-a watcher task waits in ``receive()`` for ``http.disconnect``. (Under the gateway's
-protocol the server calls back instead: tests/e2e/test_disconnect.py.)"""
+"""``cancel_on_disconnect``: a watcher task waits in ``receive()`` for ``http.disconnect``
+and cancels the work, which runs in the caller's task (end to end, with a client that
+goes away: tests/e2e/test_disconnect.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ async def test_a_disconnect_cancels_the_work_and_says_so() -> None:
             raise
         return "never"
 
-    waiting = asyncio.create_task(cancel_on_disconnect({}, messages.get, work()))
+    waiting = asyncio.create_task(cancel_on_disconnect(messages.get, work()))
     await asyncio.sleep(0.01)
     await messages.put({"type": "http.disconnect"})
     with pytest.raises(ClientDisconnected):
@@ -38,4 +38,4 @@ async def test_work_that_finishes_first_returns_its_result() -> None:
         await asyncio.sleep(0)
         return "answer"
 
-    assert await cancel_on_disconnect({}, messages.get, work()) == "answer"
+    assert await cancel_on_disconnect(messages.get, work()) == "answer"

@@ -63,7 +63,6 @@ async def serve_inference(
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
             opened = await cancel_on_disconnect(
-                request.scope,
                 request.receive,
                 manager.open_stream(routed, endpoint, body, exchange.trace, allowed),
             )
@@ -75,9 +74,7 @@ async def serve_inference(
                 on_disconnect=exchange.disconnected,
             )
         result = await cancel_on_disconnect(
-            request.scope,
-            request.receive,
-            manager.complete(routed, endpoint, body, exchange.trace, allowed),
+            request.receive, manager.complete(routed, endpoint, body, exchange.trace, allowed)
         )
         exchange.trace.mark_first_token()
         exchange.trace.usage = Usage.from_openai(result.get("usage"))

@@ -65,9 +65,7 @@ async def create_message(request: Request) -> Response | EventStreamResponse:
         if body.get("stream"):
             exchange.stream = True
             opened = await cancel_on_disconnect(
-                request.scope,
-                request.receive,
-                manager.open_stream(routed, Endpoint.CHAT, body, exchange.trace),
+                request.receive, manager.open_stream(routed, Endpoint.CHAT, body, exchange.trace)
             )
             return EventStreamResponse(
                 relay_messages(opened, exchange, model),
@@ -75,9 +73,7 @@ async def create_message(request: Request) -> Response | EventStreamResponse:
                 on_disconnect=exchange.disconnected,
             )
         result = await cancel_on_disconnect(
-            request.scope,
-            request.receive,
-            manager.complete(routed, Endpoint.CHAT, body, exchange.trace),
+            request.receive, manager.complete(routed, Endpoint.CHAT, body, exchange.trace)
         )
         exchange.trace.mark_first_token()
         exchange.trace.usage = Usage.from_openai(result.get("usage"))

@@ -91,10 +91,11 @@ class EventStreamResponse(Response):
         self._on_disconnect = on_disconnect
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        del scope
         # the pump runs in this task and only the disconnect watcher gets one (one task
         # and one loop turn less before the first byte than a pump task would take)
         try:
-            await cancel_on_disconnect(scope, receive, self._pump(send))
+            await cancel_on_disconnect(receive, self._pump(send))
         except (ClientDisconnected, OSError):  # OSError: it went away while we wrote
             self._on_disconnect()
         except asyncio.CancelledError:  # the server gave up on us (shutdown): still one row

@@ -114,8 +114,6 @@ class SQLiteStore:
 
     async def write_requests(self, records: Sequence[RequestRecord]) -> int:
         unique = list({r.request_id: r for r in reversed(records)}.values())
-        # converted here, on the loop: in the store's thread the conversion (Python, holding
-        # the GIL) cost the loop more in GIL hand-overs than it saved (bench/ab.py)
         rows = [request_row(r) for r in unique]
 
         def write(conn: sqlite3.Connection) -> int:
