@@ -85,6 +85,10 @@ def request_key(request: HTTPConnection) -> str | None:
     return presented_key(authorization, api_key)
 
 
+#: presented keys whose digest is remembered (then the memo starts afresh)
+MAX_REMEMBERED_KEYS = 10_000
+
+
 class KeyCache:
     def __init__(
         self,
@@ -104,6 +108,9 @@ class KeyCache:
         self._refresh_seconds = refresh_seconds
         self._clock = clock
         self._by_hash: dict[str, ApiKeyRecord] = {}
+        #: presented keys that authenticated → their digest, so a returning client costs a
+        #: dict lookup instead of an HMAC; a revoked key still fails (``_by_hash`` decides)
+        self._digests: dict[str, str] = {}
         self._last_reload = float("-inf")
         self._reload_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -161,7 +168,7 @@ class KeyCache:
             raise AuthenticationFailed(
                 "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
             )
-        digest = self._hasher.hash(key)
+        digest = self._digests.get(key) or self._hasher.hash(key)
         record = self._by_hash.get(digest)
         if record is None:
             try:
@@ -171,6 +178,10 @@ class KeyCache:
             record = self._by_hash.get(digest)
         if record is None or not hmac.compare_digest(record.key_hash, digest):
             raise AuthenticationFailed("Invalid API key.")
+        if key not in self._digests:  # only keys that authenticated: guesses never fill it
+            if len(self._digests) >= MAX_REMEMBERED_KEYS:
+                self._digests.clear()
+            self._digests[key] = digest
         return Principal(key_id=record.id, allowed_models=record.allowed_models, record=record)
 
     def start(self) -> None:
