@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,20 +29,6 @@ import targets
 
 WARMUP = 30
 START_TIMEOUT = 900.0  # seconds: start-up under valgrind is ~50x slower
-
-
-def _wait_serving(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            conn.request("GET", "/health")
-            conn.getresponse().read()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not start under valgrind") from None
-            time.sleep(1)
 
 
 def _totals(out: Path) -> dict[str, int]:
@@ -63,17 +47,14 @@ def count(src: str, requests: int, stream: bool) -> dict[str, int]:
     port = targets.free_port()
     config = targets.gateway_config(workdir, mock.port, port)
     out = workdir / "callgrind.out"
-    env = {**os.environ, **targets.gateway_env(), "PYTHONPATH": src}
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes"]
     argv += [f"--callgrind-out-file={out}", sys.executable, "-m", "hybridinference", "serve"]
     argv += ["--config", str(config), "--log-level", "warning"]
-    proc = subprocess.Popen(argv, env=env, cwd=workdir, stderr=subprocess.DEVNULL)
+    env = {**targets.gateway_env(), "PYTHONPATH": src}
+    gateway = targets.spawn("gateway-callgrind", argv, "0,1", port, workdir, env)
     try:
-        _wait_serving(port, proc)
+        key = targets.create_key(gateway, timeout=START_TIMEOUT)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        auth = {"Authorization": f"Bearer {targets.ADMIN_TOKEN}"}
-        conn.request("POST", "/admin/keys", body=b'{"name":"instructions"}', headers=auth)
-        key = json.loads(conn.getresponse().read())["key"]
         body = scenarios.body("stream" if stream else "instant", stream).encode()
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
@@ -84,19 +65,21 @@ def count(src: str, requests: int, stream: bool) -> dict[str, int]:
                 reply.read()
                 assert reply.status == 200, reply.status
 
+        def control(*flags: str) -> None:
+            command = ["callgrind_control", *flags, str(gateway.popen.pid)]
+            subprocess.run(command, check=True, capture_output=True)
+
         send(WARMUP)
         time.sleep(1)
-        control = ["callgrind_control"]
-        subprocess.run([*control, "-i", "on", str(proc.pid)], check=True, capture_output=True)
+        control("-i", "on")
         send(requests)
         time.sleep(1)  # the request log's batch written, inside the count
-        subprocess.run([*control, "-i", "off", str(proc.pid)], check=True, capture_output=True)
-        subprocess.run([*control, "-d", str(proc.pid)], check=True, capture_output=True)
+        control("-i", "off")
+        control("-d")
         time.sleep(2)
         return {name: total // requests for name, total in _totals(out).items()}
     finally:
-        proc.terminate()
-        proc.wait(120)
+        gateway.stop()
         mock.stop()
 
 

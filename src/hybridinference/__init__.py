@@ -5,8 +5,9 @@ Map of the package (imports point one way, left to right):
     gateway/ -> routing/ -> adapters/ -> (schemas/, errors, config/)
     storage/, observability/ -> (schemas/, errors, config/)
 
-``errors`` and ``background`` (stopping a background task) are leaves any module may
-import. ``app.create_app`` and ``cli`` are the only modules that see everything.
+``errors`` and ``background`` (stopping a background task, the low-priority thread for
+blocking work) are leaves any module may import. ``app.create_app`` and ``cli`` are the
+only modules that see everything.
 """
 
 __version__ = "0.1.0"
