@@ -138,10 +138,15 @@ def spend_deltas(
 ) -> list[tuple[str, str, float, int, int]]:
     """(key_id, period, cost, tokens, requests) to add for newly inserted rows."""
     totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0, 0])
+    periods: dict[int, tuple[str, str]] = {}  # a batch spans a second or two: few gmtime calls
     for r in records:
         if r.key_id is None:
             continue
-        for period in (day_period(r.created_at), month_period(r.created_at)):
+        second = int(r.created_at)
+        pair = periods.get(second)
+        if pair is None:
+            pair = periods[second] = (day_period(second), month_period(second))
+        for period in pair:
             entry = totals[(r.key_id, period)]
             entry[0] += r.cost
             entry[1] += r.total_tokens

@@ -8,11 +8,14 @@ several processes may share the file (writes serialise on SQLite's lock, 30 s ti
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+import orjson
 
 from hybridinference.background import background_executor
 from hybridinference.schemas.keys import ApiKeyRecord, KeySpend
@@ -36,11 +39,13 @@ from hybridinference.storage.rows import (
 from hybridinference.storage.usage import FACT_COLUMNS, UsageQuery, UsageRow, aggregate
 
 T = TypeVar("T")
-STAGE = "requests_stage"
-INSERT_STAGED = (
-    f"INSERT INTO requests ({REQUEST_COLUMNS}) SELECT {REQUEST_COLUMNS} FROM {STAGE} "
-    "WHERE true ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
-)
+#: rows per INSERT statement. Each statement is one ``sqlite3_step`` with the GIL released
+#: for all its rows; ``executemany`` took and released the GIL once per row, and every
+#: one of those handovers with the busy event loop's thread cost CPU on both sides
+#: (docs/performance.md). 64 rows × 20 columns stays far below SQLite's 32,766 variables.
+ROWS_PER_INSERT = 64
+STORED_IDS = "SELECT request_id FROM requests WHERE request_id IN (SELECT value FROM json_each(?))"
+_ROW_PLACEHOLDERS = "(" + ", ".join("?" * len(REQUEST_FIELDS)) + ")"
 ADD_SPEND = (
     "INSERT INTO key_spend (key_id, period, cost, tokens, requests) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (key_id, period) DO UPDATE SET cost = cost + excluded.cost, "
@@ -114,22 +119,17 @@ class SQLiteStore:
 
     async def write_requests(self, records: Sequence[RequestRecord]) -> int:
         unique = list({r.request_id: r for r in reversed(records)}.values())
-        rows = [request_row(r) for r in unique]
 
         def write(conn: sqlite3.Connection) -> int:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")  # the lookup and the inserts see one state
             try:
-                conn.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} AS SELECT * FROM requests WHERE 0"
-                )
-                conn.execute(f"DELETE FROM {STAGE}")
-                conn.executemany(
-                    f"INSERT INTO {STAGE} ({REQUEST_COLUMNS}) "
-                    f"VALUES ({', '.join('?' * len(REQUEST_FIELDS))})",
-                    rows,
-                )
-                inserted = {row[0] for row in conn.execute(INSERT_STAGED).fetchall()}
-                new = [r for r in unique if r.request_id in inserted]
+                stored = _stored_ids(conn, [r.request_id for r in unique])
+                new = [r for r in unique if r.request_id not in stored]
+                start = 0
+                for size in _insert_sizes(len(new)):
+                    values = [value for r in new[start : start + size] for value in request_row(r)]
+                    conn.execute(_insert_sql(size), values)
+                    start += size
                 conn.executemany(ADD_SPEND, spend_deltas(new))
                 conn.execute("COMMIT")
                 return len(new)
@@ -271,3 +271,30 @@ class SQLiteStore:
             await self._run(close)
             self._conn = None
         self._executor.shutdown(wait=True)
+
+
+def _stored_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
+    """Which of ``ids`` the log holds already (a replayed journal batch, a retry of a
+    batch that committed): their rows and spend are not added twice."""
+    found = conn.execute(STORED_IDS, (orjson.dumps(ids).decode(),))
+    return {row[0] for row in found}
+
+
+def _insert_sizes(rows: int) -> list[int]:
+    """Statement sizes for ``rows`` rows: full ones, then powers of two, so that at most
+    seven distinct statements are ever prepared."""
+    sizes = [ROWS_PER_INSERT] * (rows // ROWS_PER_INSERT)
+    rest = rows % ROWS_PER_INSERT
+    size = ROWS_PER_INSERT // 2
+    while rest:
+        if rest >= size:
+            sizes.append(size)
+            rest -= size
+        size //= 2
+    return sizes
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    values = ", ".join([_ROW_PLACEHOLDERS] * rows)
+    return f"INSERT INTO requests ({REQUEST_COLUMNS}) VALUES {values}"
