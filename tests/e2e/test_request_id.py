@@ -5,6 +5,7 @@ route header names the provider endpoint that served."""
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import openai
@@ -30,6 +31,8 @@ def test_generated_when_absent_and_it_keys_the_log_row(gateway: RunningGateway) 
     second = chat(gateway).headers["x-request-id"]
     assert GENERATED.match(first) and GENERATED.match(second)
     assert first != second
+    # time order first (milliseconds), so the log's key index grows at its end
+    assert int(first[:12], 16) <= int(second[:12], 16) <= time.time() * 1000
     rows = gateway.wait_rows(2)
     assert {r["request_id"] for r in rows} == {first, second}
 

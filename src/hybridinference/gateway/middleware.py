@@ -37,6 +37,14 @@ async def _too_large_head(request_id: bytes, send: Send) -> None:
     await send({"type": "http.response.body", "body": _TOO_LARGE})
 
 
+def new_request_id() -> bytes:
+    """24 hex digits: the time in milliseconds (12), then 48 random bits (12). Ids made
+    in time order land at the end of the request log's primary-key index, so a batch of
+    inserts touches a few index pages instead of one random page per row (SQLite: 28 →
+    9 µs of CPU per row at 100,000 rows, docs/performance.md)."""
+    return b"%012x%s" % (time.time_ns() // 1_000_000, secrets.token_hex(6).encode())
+
+
 class RecentClientIds:
     """Client-chosen request ids seen lately in this process (bounded). A client that
     reuses one (a retry with the same ``X-Request-ID``) still gets its own log row: the
@@ -77,7 +85,7 @@ class RequestContextMiddleware:
                 if _SAFE_ID.match(value):
                     request_id = value
         if request_id is None:
-            request_id = secrets.token_hex(12).encode()
+            request_id = new_request_id()
             scope["hybridinference.request_id"] = request_id.decode()
         else:
             scope["hybridinference.request_id"] = self._recent.unique(request_id.decode())
