@@ -7,9 +7,10 @@ They raise only ``errors.UpstreamError`` subclasses.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
+
+from hybridinference.readonly import readonly
 
 JSONObject = dict[str, Any]
 
@@ -20,7 +21,7 @@ class Endpoint(StrEnum):
     EMBEDDINGS = "embeddings"
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class UpstreamCall:
     """What routing hands an adapter: an OpenAI-shaped body already aimed at the upstream
     model, and the deadlines that bound this attempt (event-loop clock, seconds)."""

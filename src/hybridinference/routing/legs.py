@@ -30,6 +30,7 @@ from hybridinference.errors import (
     GatewayError,
     NoRouteAvailable,
 )
+from hybridinference.readonly import readonly
 from hybridinference.routing.hedging import HedgeBudget, hedge_delay
 from hybridinference.routing.routes import Route
 from hybridinference.routing.trace import RequestTrace
@@ -47,7 +48,7 @@ class Opener(Protocol[R]):
         """Release a leg that succeeded but lost the race."""
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class Plan:
     routes: Sequence[Route]
     hedging: HedgingConfig | None

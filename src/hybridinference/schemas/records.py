@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from hybridinference.readonly import readonly
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class Attempt:
     route: str
     outcome: str  # "ok" or the error code
@@ -14,7 +14,7 @@ class Attempt:
     started_ms: float | None = None  # after the request's start: when the attempt began
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class RequestRecord:
     """Exactly one per request, success or failure, streamed or not."""
 

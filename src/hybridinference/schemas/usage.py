@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from hybridinference.readonly import readonly
 
-@dataclass(frozen=True, slots=True)
+
+@readonly
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from hybridinference.config.schema import ModelConfig
+from hybridinference.readonly import readonly
 from hybridinference.routing.routes import Route
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class RequestInfo:
     """What a decision may know about the request (estimates, cheap to compute)."""
 
