@@ -13,7 +13,9 @@ STATE_KEY = "hybridinference"
 
 
 def app_state(request: Request) -> AppState:
-    return cast("AppState", getattr(request.app.state, STATE_KEY))
+    # item access: ``getattr`` first fails the normal attribute lookup (an AttributeError
+    # with its message built and dropped) before Starlette's ``__getattr__`` finds it
+    return cast("AppState", request.app.state[STATE_KEY])
 
 
 def request_id(request: Request) -> str:
