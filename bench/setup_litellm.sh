@@ -13,6 +13,8 @@ if [ -x "$venv/bin/litellm" ] && "$venv/bin/python" -c \
     exit 0
 fi
 python3 -m venv "$venv"
+# seen once: a venv created without pip (ensurepip's run failed quietly); bring pip in
+[ -x "$venv/bin/pip" ] || "$venv/bin/python" -m ensurepip --upgrade
 "$venv/bin/pip" install --quiet --upgrade pip==25.3
 "$venv/bin/pip" install --quiet "litellm[proxy]==$LITELLM_VERSION" 2>&1 | { grep -v "^WARNING: Location" || true; }
 echo "installed litellm $LITELLM_VERSION in $venv"
