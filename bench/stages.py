@@ -8,8 +8,10 @@ functions named below; prints the median microseconds between consecutive stages
 Stages: the request's last byte parsed (uvicorn) → the middleware → the key check
 begins → ends → the body is read → validated → the routing manager is called → its
 plan is made → the adapter is called → the upstream write → the upstream's first
-bytes → the first body byte written to the client. A diagnostic, not a benchmark: the
-wrappers add a few microseconds each.
+bytes → the first body byte written to the client; without ``--stream`` the way back in
+more detail: the upstream's first bytes → its head parsed → the adapter returns → the
+manager returns → the answer is called → its head is sent → its body. A diagnostic, not
+a benchmark: the wrappers add a few microseconds each.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import targets
 from hybridinference.adapters import h1, openai_compat
 from hybridinference.app import create_app
 from hybridinference.config.loader import load_config
-from hybridinference.gateway import auth, inference, middleware
+from hybridinference.gateway import auth, inference, middleware, responses
 from hybridinference.routing import manager
 
 STAGES = (
@@ -57,10 +59,21 @@ STAGES = (
     "upstream first",
     "client first",
 )
+#: the answer's way back, non-streaming only (a stream has no whole answer to wait for)
+ANSWER_STAGES = (
+    "upstream first",
+    "head ready",
+    "adapter done",
+    "manager done",
+    "answer call",
+    "start sent",
+    "client first",
+)
 
 
 class Clock:
-    def __init__(self) -> None:
+    def __init__(self, stages: tuple[str, ...]) -> None:
+        self.stages = stages
         self.current: dict[str, float] = {}
         self.done: list[dict[str, float]] = []
 
@@ -68,7 +81,7 @@ class Clock:
         self.current.setdefault(stage, time.perf_counter())
 
     def complete(self) -> None:
-        if len(self.current) == len(STAGES):
+        if set(self.stages) <= self.current.keys():
             self.done.append(self.current)
         self.current = {}
 
@@ -113,6 +126,21 @@ def instrument(clock: Clock) -> None:
     before(openai_compat.OpenAICompatAdapter, "stream", "adapter")
     before(h1.Connection, "send", "upstream write")
     before(h1.Connection, "data_received", "upstream first")
+
+    def after_async(owner: Any, name: str, stage: str) -> None:
+        original = getattr(owner, name)
+
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            result = await original(*args, **kwargs)
+            clock.mark(stage)
+            return result
+
+        setattr(owner, name, wrapped)
+
+    after_async(h1.ConnectionPool, "request", "head ready")
+    after_async(openai_compat.OpenAICompatAdapter, "complete", "adapter done")
+    after_async(manager.RoutingManager, "complete", "manager done")
+    before(responses.AnswerResponse, "__call__", "answer call")
     original_authenticate = auth.KeyCache.authenticate
 
     async def authenticated(self: auth.KeyCache, key: str | None) -> auth.Principal:
@@ -124,6 +152,8 @@ def instrument(clock: Clock) -> None:
     original_send = httptools_impl.RequestResponseCycle.send
 
     async def send(self: httptools_impl.RequestResponseCycle, message: Any) -> None:
+        if message["type"] == "http.response.start":
+            clock.mark("start sent")
         if message["type"] == "http.response.body":
             clock.mark("client first")
         await original_send(self, message)
@@ -201,12 +231,13 @@ def main() -> None:
         help="stages are timed only for requests that do not overlap (one in flight at a time)",
     )
     args = parser.parse_args()
-    clock = Clock()
+    stages = STAGES if args.stream else STAGES[:-2] + ANSWER_STAGES
+    clock = Clock(stages)
     instrument(clock)
     os.sched_setaffinity(0, {0})
     uvloop.run(drive(args))
     print(f"{len(clock.done)} requests; median µs between stages:")
-    for first, second in itertools.pairwise(STAGES):
+    for first, second in itertools.pairwise(stages):
         gap = statistics.median(d[second] - d[first] for d in clock.done) * 1e6
         print(f"  {first} → {second}: {gap:.0f}")
 
