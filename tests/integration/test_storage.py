@@ -105,6 +105,16 @@ async def test_writes_are_idempotent_and_spend_counts_new_rows_once(store: Store
     assert await store.key_spend(T0 + 40 * 86_400) == {}
 
 
+async def test_a_large_batch_over_stored_rows_adds_only_the_new_ones(store: Store) -> None:
+    # 150 rows: several INSERT statements of different sizes on SQLite; 30 already stored
+    assert await store.write_requests([record(n) for n in range(1, 31)]) == 30
+    assert await store.write_requests([record(n) for n in range(1, 151)]) == 120
+    rows = await store.recent_requests(1000)
+    assert sorted(r.request_id for r in rows) == [f"req-{n:04d}" for n in range(1, 151)]
+    assert {r.request_id: r for r in rows}["req-0137"] == record(137)
+    assert (await store.key_spend(T0 + 60))["key_a"].day_requests == 150
+
+
 async def test_content_and_attempts_round_trip(store: Store) -> None:
     original = record(
         7,
