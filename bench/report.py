@@ -16,6 +16,7 @@ LABELS = {
     "direct": "mock, direct (no hop)",
     "nginx": "nginx reverse proxy",
     "gateway": "**HybridInference**",
+    "durable": "HybridInference, PostgreSQL log + Redis limits",
     "litellm": "LiteLLM proxy",
 }
 

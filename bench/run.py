@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--no-nginx", action="store_true")
     parser.add_argument(
+        "--no-durable",
+        action="store_true",
+        help="leave out the gateway that logs to PostgreSQL and limits keys through Redis",
+    )
+    parser.add_argument(
         "--only", nargs="*", default=None, help="saturation rate200 rate1000 stream memory workers"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the gateway under wrk")
@@ -52,6 +58,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 5)
     args.seconds = args.seconds or (3.0 if args.quick else 8.0)
+    #: this run's PostgreSQL schema and Redis key prefix (dropped at the end)
+    args.durable = None if args.no_durable else f"bench_{secrets.token_hex(4)}"
     return args
 
 
@@ -63,6 +71,16 @@ def start_all(
     config = targets.gateway_config(workdir, mock.port, targets.free_port())
     gateway = procs["gateway"] = targets.start_gateway(config, layout.server, 1, workdir, "gateway")
     gateway.key = targets.create_key(gateway)
+    if args.durable is not None:
+        if targets.durable_services_up():
+            config = targets.gateway_config(
+                workdir, mock.port, targets.free_port(), durable=args.durable
+            )
+            durable = targets.start_gateway(config, layout.server, 1, workdir, "gateway-durable")
+            procs["durable"] = durable
+            durable.key = targets.create_key(durable)
+        else:
+            print("PostgreSQL or Redis is not running: the durable variant is left out")
     if not args.no_nginx:
         procs["nginx"] = targets.start_nginx(mock.port, layout.server, workdir)
     if not args.no_litellm:
@@ -291,7 +309,7 @@ def main() -> None:
     memory: dict[str, float] = {}
     try:
         start_all(args, workdir, layout, procs)
-        order = [n for n in ("direct", "nginx", "gateway", "litellm") if n in procs]
+        order = [n for n in ("direct", "nginx", "gateway", "durable", "litellm") if n in procs]
         procs = {n: procs[n] for n in order}
         for proc in procs.values():
             targets.wait_ready(
@@ -301,7 +319,7 @@ def main() -> None:
         (RESULTS / "partial.json").write_text(json.dumps({"results": results}, indent=1))
         if args.profile:
             print(f"profile written to {profile(procs['gateway'], workdir, layout, 15)}")
-        for name in ("litellm", "nginx", "gateway"):
+        for name in ("litellm", "nginx", "gateway", "durable"):
             if name in procs:
                 procs.pop(name).stop()
         if "memory" in wanted:
@@ -315,6 +333,8 @@ def main() -> None:
     finally:
         for proc in procs.values():
             proc.stop()
+        if args.durable is not None:
+            targets.drop_schema(args.durable)
     table = render(args, results, memory, started)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"{stamp}.json").write_text(

@@ -150,21 +150,38 @@ def config_sections() -> list[str]:
     return out.stdout.split()
 
 
-def gateway_config(workdir: Path, mock_port: int, port: int) -> Path:
+#: the durable variant's services: the machine's PostgreSQL (trust auth, database ``test``)
+#: and Redis, as the test suite uses them
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+#: limits high enough never to refuse, so that every request runs the Redis check
+DURABLE_LIMITS = "{rpm: 1000000000, tpm: 1000000000000, concurrency: 1000000}"
+
+
+def gateway_config(workdir: Path, mock_port: int, port: int, durable: str | None = None) -> Path:
     """1 worker's config: auth on, request log on (SQLite), metrics on when the gateway has
-    them, the dashboard (its own port, not under test) off."""
+    them, the dashboard (its own port, not under test) off. With ``durable`` (a name for
+    this run's PostgreSQL schema and Redis key prefix): the request log in PostgreSQL and
+    every key limited through Redis instead."""
     models = "\n".join(
         f"  - name: {m}\n    routes: [{{provider: mock, model: {m}, "
         "pricing: {input: 0.5, output: 1.5}}]"
         for m in MODELS.values()
     )
     extra = "dashboard: {enabled: false}\n" if "dashboard" in config_sections() else ""
-    path = workdir / "gateway.yaml"
+    storage = f"sqlite:///{workdir}/gateway.db"
+    if durable is not None:
+        storage = f"{PG_DSN}?schema={durable}"
+        extra += (
+            f"limits: {{backend: redis, redis: {{url: {REDIS_URL!r}, prefix: {durable}}}, "
+            f"default_key: {DURABLE_LIMITS}}}\n"
+        )
+    path = workdir / ("gateway.yaml" if durable is None else f"gateway-{durable}.yaml")
     path.write_text(
         extra
         + f"""server: {{host: 127.0.0.1, port: {port}}}
 auth: {{required: true}}
-storage: {{url: "sqlite:///{workdir}/gateway.db"}}
+storage: {{url: "{storage}"}}
 timeouts: {{connect: 5, first_byte: 30, idle: 30, total: 60}}
 providers:
   mock: {{kind: openai, location: local, base_url: "http://127.0.0.1:{mock_port}/v1"}}
@@ -173,6 +190,29 @@ models:
 """
     )
     return path
+
+
+def durable_services_up() -> bool:
+    """PostgreSQL and Redis both accept connections (the durable variant needs them)."""
+    for port in (5432, 6379):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError:
+            return False
+    return True
+
+
+def drop_schema(schema: str) -> None:
+    """Remove a durable run's PostgreSQL schema and the request rows in it."""
+    code = (
+        "import asyncio, asyncpg, sys\n"
+        "async def main():\n"
+        "    conn = await asyncpg.connect(sys.argv[1])\n"
+        "    await conn.execute(f'DROP SCHEMA IF EXISTS \"{sys.argv[2]}\" CASCADE')\n"
+        "    await conn.close()\n"
+        "asyncio.run(main())\n"
+    )
+    subprocess.run([sys.executable, "-c", code, PG_DSN, schema], check=False, timeout=60)
 
 
 def config_port(config: Path) -> int:
