@@ -71,7 +71,8 @@ def start_all(
     config = targets.gateway_config(workdir, mock.port, targets.free_port())
     gateway = procs["gateway"] = targets.start_gateway(config, layout.server, 1, workdir, "gateway")
     gateway.key = targets.create_key(gateway)
-    if args.durable is not None:
+    comparisons = {"saturation", "rate200", "rate1000", "stream"}
+    if args.durable is not None and comparisons & set(args.only or comparisons):
         if targets.durable_services_up():
             config = targets.gateway_config(
                 workdir, mock.port, targets.free_port(), durable=args.durable

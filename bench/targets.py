@@ -7,6 +7,7 @@ stopped by that group id, so nothing is left running after a run.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -19,6 +20,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -204,15 +207,15 @@ def durable_services_up() -> bool:
 
 def drop_schema(schema: str) -> None:
     """Remove a durable run's PostgreSQL schema and the request rows in it."""
-    code = (
-        "import asyncio, asyncpg, sys\n"
-        "async def main():\n"
-        "    conn = await asyncpg.connect(sys.argv[1])\n"
-        "    await conn.execute(f'DROP SCHEMA IF EXISTS \"{sys.argv[2]}\" CASCADE')\n"
-        "    await conn.close()\n"
-        "asyncio.run(main())\n"
-    )
-    subprocess.run([sys.executable, "-c", code, PG_DSN, schema], check=False, timeout=60)
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
 
 
 def config_port(config: Path) -> int:
