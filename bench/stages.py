@@ -87,68 +87,49 @@ class Clock:
 
 
 def instrument(clock: Clock) -> None:
-    def before(owner: Any, name: str, stage: str) -> None:
-        original = getattr(owner, name)
+    def mark(owner: Any, name: str, stage: str, *, on_return: bool = False) -> None:
+        """Wrap ``owner.name`` to mark ``stage`` when it is called (or when it returns)."""
+        original: Callable[..., Any] = getattr(owner, name)
         if asyncio.iscoroutinefunction(original):
 
             async def wrapped_async(*args: Any, **kwargs: Any) -> Any:
+                if not on_return:
+                    clock.mark(stage)
+                    return await original(*args, **kwargs)
+                result = await original(*args, **kwargs)
                 clock.mark(stage)
-                return await original(*args, **kwargs)
+                return result
 
             setattr(owner, name, wrapped_async)
         else:
 
             def wrapped(*args: Any, **kwargs: Any) -> Any:
+                if not on_return:
+                    clock.mark(stage)
+                    return original(*args, **kwargs)
+                result = original(*args, **kwargs)
                 clock.mark(stage)
-                return original(*args, **kwargs)
+                return result
 
             setattr(owner, name, wrapped)
 
-    def after(owner: Any, name: str, stage: str) -> None:
-        original: Callable[..., Any] = getattr(owner, name)
-
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            result = original(*args, **kwargs)
-            clock.mark(stage)
-            return result
-
-        setattr(owner, name, wrapped)
-
-    before(httptools_impl.HttpToolsProtocol, "on_message_complete", "in")
-    before(middleware.RequestContextMiddleware, "__call__", "middleware")
-    before(auth.KeyCache, "authenticate", "auth")
-    before(inference, "read_json_object", "body")
-    before(inference, "validate", "validate")
-    before(manager.RoutingManager, "complete", "manager")
-    before(manager.RoutingManager, "open_stream", "manager")
-    after(manager.RoutingManager, "_plan", "planned")
-    before(openai_compat.OpenAICompatAdapter, "complete", "adapter")
-    before(openai_compat.OpenAICompatAdapter, "stream", "adapter")
-    before(h1.Connection, "send", "upstream write")
-    before(h1.Connection, "data_received", "upstream first")
-
-    def after_async(owner: Any, name: str, stage: str) -> None:
-        original = getattr(owner, name)
-
-        async def wrapped(*args: Any, **kwargs: Any) -> Any:
-            result = await original(*args, **kwargs)
-            clock.mark(stage)
-            return result
-
-        setattr(owner, name, wrapped)
-
-    after_async(h1.ConnectionPool, "request", "head ready")
-    after_async(openai_compat.OpenAICompatAdapter, "complete", "adapter done")
-    after_async(manager.RoutingManager, "complete", "manager done")
-    before(responses.AnswerResponse, "__call__", "answer call")
-    original_authenticate = auth.KeyCache.authenticate
-
-    async def authenticated(self: auth.KeyCache, key: str | None) -> auth.Principal:
-        principal = await original_authenticate(self, key)
-        clock.mark("authenticated")
-        return principal
-
-    auth.KeyCache.authenticate = authenticated  # type: ignore[method-assign]
+    mark(httptools_impl.HttpToolsProtocol, "on_message_complete", "in")
+    mark(middleware.RequestContextMiddleware, "__call__", "middleware")
+    mark(auth.KeyCache, "authenticate", "auth")
+    mark(auth.KeyCache, "authenticate", "authenticated", on_return=True)
+    mark(inference, "read_json_object", "body")
+    mark(inference, "validate", "validate")
+    mark(manager.RoutingManager, "complete", "manager")
+    mark(manager.RoutingManager, "open_stream", "manager")
+    mark(manager.RoutingManager, "_plan", "planned", on_return=True)
+    mark(openai_compat.OpenAICompatAdapter, "complete", "adapter")
+    mark(openai_compat.OpenAICompatAdapter, "stream", "adapter")
+    mark(h1.Connection, "send", "upstream write")
+    mark(h1.Connection, "data_received", "upstream first")
+    mark(h1.ConnectionPool, "request", "head ready", on_return=True)
+    mark(openai_compat.OpenAICompatAdapter, "complete", "adapter done", on_return=True)
+    mark(manager.RoutingManager, "complete", "manager done", on_return=True)
+    mark(responses.AnswerResponse, "__call__", "answer call")
     original_send = httptools_impl.RequestResponseCycle.send
 
     async def send(self: httptools_impl.RequestResponseCycle, message: Any) -> None:
