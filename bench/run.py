@@ -35,6 +35,8 @@ from targets import ROOT, Proc
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+#: the scenarios that compare targets side by side (memory and workers: the gateway alone)
+COMPARISONS = {"saturation", "rate200", "rate1000", "stream"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,9 +60,19 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 5)
     args.seconds = args.seconds or (3.0 if args.quick else 8.0)
-    #: this run's PostgreSQL schema and Redis key prefix (dropped at the end)
-    args.durable = None if args.no_durable else f"bench_{secrets.token_hex(4)}"
+    args.durable = durable_name(args)
     return args
+
+
+def durable_name(args: argparse.Namespace) -> str | None:
+    """This run's PostgreSQL schema and Redis key prefix for the durable variant (the
+    schema is dropped at the end), or None when the run has no such variant."""
+    if args.no_durable or not COMPARISONS & set(args.only or COMPARISONS):
+        return None
+    if not targets.durable_services_up():
+        print("PostgreSQL or Redis is not running: the durable variant is left out")
+        return None
+    return f"bench_{secrets.token_hex(4)}"
 
 
 def start_all(
@@ -71,17 +83,11 @@ def start_all(
     config = targets.gateway_config(workdir, mock.port, targets.free_port())
     gateway = procs["gateway"] = targets.start_gateway(config, layout.server, 1, workdir, "gateway")
     gateway.key = targets.create_key(gateway)
-    comparisons = {"saturation", "rate200", "rate1000", "stream"}
-    if args.durable is not None and comparisons & set(args.only or comparisons):
-        if targets.durable_services_up():
-            config = targets.gateway_config(
-                workdir, mock.port, targets.free_port(), durable=args.durable
-            )
-            durable = targets.start_gateway(config, layout.server, 1, workdir, "gateway-durable")
-            procs["durable"] = durable
-            durable.key = targets.create_key(durable)
-        else:
-            print("PostgreSQL or Redis is not running: the durable variant is left out")
+    if args.durable is not None:
+        config = targets.gateway_config(workdir, mock.port, targets.free_port(), args.durable)
+        durable = targets.start_gateway(config, layout.server, 1, workdir, "gateway-durable")
+        procs["durable"] = durable
+        durable.key = targets.create_key(durable)
     if not args.no_nginx:
         procs["nginx"] = targets.start_nginx(mock.port, layout.server, workdir)
     if not args.no_litellm:
@@ -133,7 +139,7 @@ def machine_busy(seconds: float) -> float:
 def run_comparisons(
     args: argparse.Namespace, procs: dict[str, Proc], workdir: Path, layout: Layout
 ) -> report.Results:
-    wanted = set(args.only or ["saturation", "rate200", "rate1000", "stream"])
+    wanted = set(args.only or COMPARISONS)
     results: report.Results = {}
     secs = args.seconds
     if "saturation" in wanted:
@@ -305,7 +311,7 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     workdir = Path(tempfile.mkdtemp(prefix="hybridinference-bench-"))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    wanted = set(args.only or ["saturation", "rate200", "rate1000", "stream", "memory", "workers"])
+    wanted = set(args.only or COMPARISONS | {"memory", "workers"})
     procs: dict[str, Proc] = {}
     memory: dict[str, float] = {}
     try:

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,9 +198,10 @@ models:
 
 def durable_services_up() -> bool:
     """PostgreSQL and Redis both accept connections (the durable variant needs them)."""
-    for port in (5432, 6379):
+    for url in (PG_DSN, REDIS_URL):
+        parts = urllib.parse.urlsplit(url)
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            socket.create_connection((parts.hostname, parts.port), timeout=2).close()
         except OSError:
             return False
     return True
