@@ -79,8 +79,7 @@ class Proc:
         ticks = 0
         for pid in self.pids():
             with contextlib.suppress(OSError, IndexError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])
+                ticks += sum(cpu_ticks(Path(f"/proc/{pid}/stat")))
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
@@ -96,6 +95,12 @@ class Proc:
         for pid in self.pids():  # workers that outlived their parent
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def cpu_ticks(stat: Path) -> tuple[int, int]:
+    """(user, system) clock ticks from a process's or thread's ``/proc/.../stat``."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
 
 
 def spawn(

@@ -13,6 +13,7 @@ The gateway and wrk share ``--cpus`` (as in the workers scenario); the mock is o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -33,12 +34,8 @@ def thread_ticks(pids: list[int]) -> dict[int, tuple[int, int]]:
     found: dict[int, tuple[int, int]] = {}
     for pid in pids:
         for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            found[int(tid)] = (int(fields[11]), int(fields[12]))
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                found[int(tid)] = targets.cpu_ticks(Path(f"/proc/{pid}/task/{tid}/stat"))
     return found
 
 
