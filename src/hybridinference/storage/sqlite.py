@@ -42,7 +42,8 @@ T = TypeVar("T")
 #: rows per INSERT statement. Each statement is one ``sqlite3_step`` with the GIL released
 #: for all its rows; ``executemany`` took and released the GIL once per row, and every
 #: one of those handovers with the busy event loop's thread cost CPU on both sides
-#: (docs/performance.md). 64 rows × 20 columns stays far below SQLite's 32,766 variables.
+#: (docs/performance.md). 64 rows × 20 columns stays far below SQLite's 32,766 variables;
+#: a power of two, so that the rest of a batch splits into halves down to one row.
 ROWS_PER_INSERT = 64
 STORED_IDS = "SELECT request_id FROM requests WHERE request_id IN (SELECT value FROM json_each(?))"
 _ROW_PLACEHOLDERS = "(" + ", ".join("?" * len(REQUEST_FIELDS)) + ")"
