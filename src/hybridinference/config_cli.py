@@ -11,10 +11,11 @@ import getpass
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 import click
-import httpx
 import orjson
 
 from hybridinference.cli_support import config_option as option
@@ -53,16 +54,32 @@ def config_reload(config_path: str, url: str | None) -> None:
     token = os.environ.get(token_env, "")
     base = url if url is not None or config is None else gateway_url(config)
     target = str(base).rstrip("/") + "/admin/config/reload"
+    status, text = _post(target, token)
     try:
-        response = httpx.post(target, headers={"Authorization": f"Bearer {token}"}, timeout=60)
-    except httpx.HTTPError as exc:
-        click.echo(f"error: cannot reach {target}: {exc}", err=True)
-        sys.exit(1)
-    body = response.json()
-    if response.status_code != 200:
-        click.echo(f"error: {body.get('error', {}).get('message', response.text)}", err=True)
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        body = None
+    if status != 200 or not isinstance(body, dict):
+        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        click.echo(f"error: {message or text.decode(errors='replace') or status}", err=True)
         sys.exit(1)
     _print(body)
+
+
+def _post(target: str, token: str) -> tuple[int, bytes]:
+    """POST with no body (the standard library: the CLI needs nothing more for one call);
+    an HTTP error status is an answer to report, not an exception."""
+    request = urllib.request.Request(
+        target, data=b"", method="POST", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"error: cannot reach {target}: {exc}", err=True)
+        sys.exit(1)
 
 
 @click.group("overrides")
