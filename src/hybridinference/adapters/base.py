@@ -6,7 +6,9 @@ They raise only ``errors.UpstreamError`` subclasses.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -24,7 +26,8 @@ class Endpoint(StrEnum):
 @readonly
 class UpstreamCall:
     """What routing hands an adapter: an OpenAI-shaped body already aimed at the upstream
-    model, and the deadlines that bound this attempt (event-loop clock, seconds)."""
+    model, and the deadlines that bound this attempt (seconds on ``clock``, the event
+    loop's: routing passes the request's, read once per request)."""
 
     endpoint: Endpoint
     body: JSONObject
@@ -32,6 +35,11 @@ class UpstreamCall:
     first_byte_timeout: float
     idle_timeout: float
     deadline: float
+    clock: Callable[[], float] = field(default=lambda: asyncio.get_running_loop().time())
+
+    def remaining(self, limit: float) -> float:
+        """Seconds until the sooner of ``limit`` from now and the deadline."""
+        return max(0.0, min(limit, self.deadline - self.clock()))
 
 
 class Adapter(Protocol):

@@ -383,6 +383,7 @@ class ConnectionPool:
         self._idle: list[Connection] = []
         self._all: set[Connection] = set()
         self.closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @staticmethod
     def header_block(headers: Mapping[str, str]) -> bytes:
@@ -401,7 +402,7 @@ class ConnectionPool:
         seconds, connecting included)."""
         if self.closed:
             raise ConnectFailed("client closed")
-        loop = asyncio.get_running_loop()
+        loop = self._running_loop()
         deadline = loop.time() + within
         data = b"".join(
             (
@@ -434,6 +435,15 @@ class ConnectionPool:
                 raise
             return response
         raise AssertionError("unreachable")
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop this pool's connections live on, looked up once (on CPython 3.11 every
+        ``get_running_loop()`` is a ``getpid()`` system call); a pool used again after its
+        loop closed (tests) binds to the new one."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     def _reuse(self, now: float) -> Connection | None:
         idle = self._idle

@@ -35,7 +35,7 @@ async def _post(
         path,
         headers,
         orjson.dumps(body),
-        remaining(call.deadline, call.first_byte_timeout),
+        call.remaining(call.first_byte_timeout),
     )
 
 
@@ -52,9 +52,7 @@ async def post_json(
     with map_transport_errors(route):
         response = await _post(pool, path, body, headers, call)
         try:
-            data = await response.read(
-                MAX_RESPONSE_BYTES, remaining(call.deadline, call.idle_timeout)
-            )
+            data = await response.read(MAX_RESPONSE_BYTES, call.remaining(call.idle_timeout))
         finally:
             response.release()
         if response.status >= 300:
@@ -80,9 +78,7 @@ async def open_stream(
         response = await _post(pool, path, body, headers, call)
         try:
             if response.status >= 300:
-                error_body = await response.read(
-                    MAX_ERROR_BYTES, remaining(call.deadline, call.idle_timeout)
-                )
+                error_body = await response.read(MAX_ERROR_BYTES, call.remaining(call.idle_timeout))
                 raise error_for_status(
                     response.status, error_body, response.headers.get("retry-after"), route
                 )
@@ -102,7 +98,7 @@ async def lines(response: Response, call: UpstreamCall) -> AsyncIterator[bytes]:
     than ``MAX_LINE_BYTES``."""
     wait = call.first_byte_timeout
     while True:
-        line = await response.readline(MAX_LINE_BYTES, remaining(call.deadline, wait))
+        line = await response.readline(MAX_LINE_BYTES, call.remaining(wait))
         if not line:
             return
         wait = call.idle_timeout

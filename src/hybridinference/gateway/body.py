@@ -24,14 +24,20 @@ def declared_size(request: Request) -> int:
     return 0
 
 
-async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+async def read_json_object(
+    request: Request, limit: int, loop: asyncio.AbstractEventLoop | None = None
+) -> dict[str, Any]:
+    """The body as a JSON object (400 otherwise), at most ``limit`` bytes (413), within
+    ``server.body_timeout`` (408); ``loop``: the running loop when the caller has it."""
     if declared_size(request) > limit:
         raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
     # a body trickled in (slowloris) must not hold a connection and a task for ever: a
     # timer cancels this task (a plain timer handle: asyncio.timeout's context manager
     # was ~6 % of the CPU per request, docs/performance.md)
     timeout = app_state(request).config.server.body_timeout
-    task = asyncio.current_task()
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
     assert task is not None
     expired = False
 
@@ -40,7 +46,7 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
         expired = True
         task.cancel()
 
-    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    timer = loop.call_later(timeout, expire)
     try:
         raw = await _receive_body(request.receive, limit)
     except asyncio.CancelledError:

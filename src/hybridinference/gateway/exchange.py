@@ -36,12 +36,14 @@ class Exchange:
         self.request_id: str = scope["hybridinference.request_id"]
         self.endpoint = endpoint
         started: float = scope["hybridinference.started"]
+        # read once: each get_running_loop() is a getpid() system call on CPython 3.11
+        self.loop = loop = asyncio.get_running_loop()
         self.trace = RequestTrace(
             request_id=self.request_id,
             clock=time.perf_counter,
             started=started,
-            loop_time=asyncio.get_running_loop().time,
-            deadline=asyncio.get_running_loop().time() + state.config.timeouts.total,
+            loop_time=loop.time,
+            deadline=loop.time() + state.config.timeouts.total,
         )
         self.principal: Principal | None = None
         self.model: str | None = None
@@ -110,15 +112,20 @@ class Exchange:
         self.finish(CLIENT_CLOSED, cancelled=True)
 
 
-async def cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
+async def cancel_on_disconnect(
+    receive: Receive, work: Awaitable[T], loop: asyncio.AbstractEventLoop | None = None
+) -> T:
     """Await ``work``; if the client disconnects first, cancel it (closing the upstream
     request) and raise ``ClientDisconnected``.
 
     ``work`` runs in the caller's task and only the watcher gets a task of its own: one
     task per request instead of two (measured in docs/performance.md). The watcher cancels
     the caller's task; ``uncancel`` tells that cancellation apart from any other.
+    ``loop``: the running loop when the caller has it (saves looking it up again).
     """
-    current = asyncio.current_task()
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    current = asyncio.current_task(loop)
     assert current is not None
     disconnected = False
 
@@ -129,7 +136,7 @@ async def cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
         disconnected = True
         current.cancel()
 
-    watcher = asyncio.create_task(watch())
+    watcher = loop.create_task(watch())
     try:
         return await work
     except asyncio.CancelledError:

@@ -45,7 +45,7 @@ async def serve_inference(
     exchange = Exchange(state, request, endpoint.value)
     try:
         exchange.principal = await state.keys.authenticate(request_key(request))
-        body = await read_json_object(request, state.config.server.max_body_bytes)
+        body = await read_json_object(request, state.config.server.max_body_bytes, exchange.loop)
         validate(schema, body)
         model: str = body["model"]
         exchange.model = model
@@ -65,6 +65,7 @@ async def serve_inference(
             opened = await cancel_on_disconnect(
                 request.receive,
                 manager.open_stream(routed, endpoint, body, exchange.trace, allowed),
+                exchange.loop,
             )
             if not flags.reasoning_passthrough:
                 opened = strip_stream(opened)
@@ -74,7 +75,9 @@ async def serve_inference(
                 on_disconnect=exchange.disconnected,
             )
         result = await cancel_on_disconnect(
-            request.receive, manager.complete(routed, endpoint, body, exchange.trace, allowed)
+            request.receive,
+            manager.complete(routed, endpoint, body, exchange.trace, allowed),
+            exchange.loop,
         )
         exchange.trace.mark_first_token()
         exchange.trace.usage = Usage.from_openai(result.get("usage"))

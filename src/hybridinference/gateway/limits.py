@@ -108,6 +108,10 @@ def config_limits(config: KeyLimitsConfig) -> KeyLimits:
     return KeyLimits(**config.model_dump())
 
 
+#: keys whose effective limits are remembered (then the memo starts afresh)
+MAX_REMEMBERED_KEYS = 10_000
+
+
 class KeyLimiter:
     def __init__(
         self,
@@ -123,6 +127,20 @@ class KeyLimiter:
             config.estimate.chars_per_token, config.estimate.default_output_tokens
         )
         self._wall_clock = wall_clock
+        #: key id → (its record, its limits over the defaults): rebuilt when the key's
+        #: record is replaced (an update reloads it), not on every request
+        self._effective: dict[str | None, tuple[ApiKeyRecord | None, KeyLimits]] = {}
+
+    def limits_for(self, key_id: str | None, record: ApiKeyRecord | None) -> KeyLimits:
+        """The key's own limits over the configured defaults."""
+        known = self._effective.get(key_id)
+        if known is not None and known[0] is record:
+            return known[1]
+        limits = self._defaults.overlay(record_limits(record))
+        if len(self._effective) >= MAX_REMEMBERED_KEYS:
+            self._effective.clear()
+        self._effective[key_id] = (record, limits)
+        return limits
 
     async def check(
         self, exchange: Exchange, body: Mapping[str, Any], routed: RoutedModel, size: int
@@ -130,7 +148,8 @@ class KeyLimiter:
         """Admit the request or raise; on success the exchange holds the ticket to settle."""
         principal = exchange.principal
         record = principal.record if principal is not None else None
-        limits = self._defaults.overlay(record_limits(record))
+        key_id = principal.key_id if principal else None
+        limits = self.limits_for(key_id, record)
         if limits.empty:
             return
         embeddings = exchange.endpoint.endswith("embeddings")
@@ -139,7 +158,6 @@ class KeyLimiter:
         routes = routed.routes.routes
         price_in = max((r.pricing.input for r in routes), default=0.0)
         price_out = max((r.pricing.output for r in routes), default=0.0)
-        key_id = principal.key_id if principal else None
         logged = (
             self._logged_spend(key_id)
             if self._logged_spend is not None

@@ -51,7 +51,7 @@ async def create_message(request: Request) -> Response | EventStreamResponse:
         exchange.principal = await state.keys.authenticate(request_key(request))
         if not state.config.flags.anthropic_endpoint:
             raise NotFound(ENDPOINT_OFF)
-        native = await read_json_object(request, state.config.server.max_body_bytes)
+        native = await read_json_object(request, state.config.server.max_body_bytes, exchange.loop)
         validate(MessagesRequest, native)
         model: str = native["model"]
         exchange.model = model
@@ -65,7 +65,9 @@ async def create_message(request: Request) -> Response | EventStreamResponse:
         if body.get("stream"):
             exchange.stream = True
             opened = await cancel_on_disconnect(
-                request.receive, manager.open_stream(routed, Endpoint.CHAT, body, exchange.trace)
+                request.receive,
+                manager.open_stream(routed, Endpoint.CHAT, body, exchange.trace),
+                exchange.loop,
             )
             return EventStreamResponse(
                 relay_messages(opened, exchange, model),
@@ -73,7 +75,9 @@ async def create_message(request: Request) -> Response | EventStreamResponse:
                 on_disconnect=exchange.disconnected,
             )
         result = await cancel_on_disconnect(
-            request.receive, manager.complete(routed, Endpoint.CHAT, body, exchange.trace)
+            request.receive,
+            manager.complete(routed, Endpoint.CHAT, body, exchange.trace),
+            exchange.loop,
         )
         exchange.trace.mark_first_token()
         exchange.trace.usage = Usage.from_openai(result.get("usage"))
@@ -104,7 +108,7 @@ async def count_tokens(request: Request) -> Response:
         exchange.principal = await state.keys.authenticate(request_key(request))
         if not state.config.flags.anthropic_endpoint:
             raise NotFound(ENDPOINT_OFF)
-        body = await read_json_object(request, state.config.server.max_body_bytes)
+        body = await read_json_object(request, state.config.server.max_body_bytes, exchange.loop)
         validate(CountTokensRequest, body)
         exchange.model = body["model"]
         state.routing.manager.resolve(body["model"], exchange.principal.allowed_models)

@@ -31,22 +31,28 @@ class TokenEstimator:
         return math.ceil(len(text) / self.chars_per_token)
 
     def input_tokens(self, body: Mapping[str, Any], raw_size: int) -> int:
-        """From the messages' text when there is some, else from the body's size."""
-        texts: list[str] = []
-        images: list[str] = []
+        """From the messages' text when there is some, else from the body's size. One pass,
+        no intermediate lists: it runs before every upstream call (provider accounts)."""
+        tally = _Tally(self.chars_per_token)
         messages = body.get("messages")
         count = 0
         if isinstance(messages, list):
+            count = len(messages)
             for message in messages:
-                count += 1
                 if isinstance(message, dict):
-                    _collect(message.get("content"), texts, images)
+                    content = message.get("content")
+                    if isinstance(content, str):  # the common case, inline
+                        tally.tokens += math.ceil(len(content) / tally.chars_per_token)
+                        tally.found = True
+                    elif content is not None:
+                        tally.add(content)
         for field in ("prompt", "input"):
-            _collect(body.get(field), texts, images)
-        if not texts and not images:
+            value = body.get(field)
+            if value is not None:
+                tally.add(value)
+        if not tally.found:
             return math.ceil(raw_size / self.chars_per_token)
-        total = sum(self.text_tokens(t) for t in texts) + IMAGE_TOKENS * len(images)
-        return total + count * MESSAGE_OVERHEAD + REQUEST_OVERHEAD
+        return tally.tokens + count * MESSAGE_OVERHEAD + REQUEST_OVERHEAD
 
     def output_tokens(self, body: Mapping[str, Any], embeddings: bool) -> int:
         if embeddings:
@@ -58,17 +64,27 @@ class TokenEstimator:
         return (per_choice or self.default_output_tokens) * choices
 
 
-def _collect(value: Any, texts: list[str], images: list[str]) -> None:
-    if isinstance(value, str):
-        texts.append(value)
-    elif isinstance(value, list):
-        for item in value:
-            if not isinstance(item, dict):
-                _collect(item, texts, images)
-            elif isinstance(item.get("text"), str):
-                texts.append(item["text"])
-            elif item.get("type") in ("image_url", "input_image", "image"):
-                images.append(str(item.get("type")))
+@dataclass(slots=True)
+class _Tally:
+    """Tokens of the texts and images seen so far; ``found``: any at all."""
+
+    chars_per_token: float
+    tokens: int = 0
+    found: bool = False
+
+    def add(self, value: Any) -> None:
+        if isinstance(value, str):
+            self.tokens += math.ceil(len(value) / self.chars_per_token)
+            self.found = True
+        elif isinstance(value, list):
+            for item in value:
+                if not isinstance(item, dict):
+                    self.add(item)
+                elif isinstance(item.get("text"), str):
+                    self.add(item["text"])
+                elif item.get("type") in ("image_url", "input_image", "image"):
+                    self.tokens += IMAGE_TOKENS
+                    self.found = True
 
 
 def billing_calendar(now: float) -> Calendar:

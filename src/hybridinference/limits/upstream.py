@@ -89,6 +89,10 @@ class AccountLimiter:
 
     def started(self, now: float, tokens: int) -> None:
         self._expire(now)
+        self._count_start(now, tokens)
+
+    def _count_start(self, now: float, tokens: int) -> None:
+        """``started`` once the window is known to be expired up to ``now``."""
         last = self._starts[-1] if self._starts else None
         if last is not None and now - last.first < SLICE_SECONDS:
             last.count += 1
@@ -175,17 +179,16 @@ class UpstreamLimits:
     def admit(self, route: str, tokens: int) -> bool:
         """Check and, when there is room, count the attempt."""
         account, now = self.account(route), self._clock()
-        if not account.ready(now, tokens):
+        if not account.ready(now, tokens):  # ready() has expired the window up to now
             return False
-        account.started(now, tokens)
+        account._count_start(now, tokens)
         return True
 
     def release(self, route: str, error: BaseException | None, tokens: int) -> None:
-        account = self.account(route)
-        if isinstance(error, UpstreamRateLimited):
-            account.throttled(self._clock(), error.retry_after)
-        elif error is None:
-            account.succeeded(tokens)
+        if error is None:
+            self.account(route).succeeded(tokens)
+        elif isinstance(error, UpstreamRateLimited):
+            self.account(route).throttled(self._clock(), error.retry_after)
 
     def describe(self) -> dict[str, dict[str, Any]]:
         now = self._clock()

@@ -104,7 +104,7 @@ class Race(Generic[R]):
         self._next += 1
         now = self._clock()
         route.circuit.begin(now)
-        loop_now = asyncio.get_running_loop().time()
+        loop_now = self._trace.loop_time()
         return _Leg(route, self._trace.clock(), now, loop_now, hedge)
 
     def _start(self, hedge: bool) -> None:
@@ -129,7 +129,7 @@ class Race(Generic[R]):
             return None
         backup = plan.routes[self._next]
         delay = hedge_delay(leg.route, backup, plan.hedging, plan.slo, self._clock())
-        return max(0.0, leg.loop_started + delay - asyncio.get_running_loop().time())
+        return max(0.0, leg.loop_started + delay - self._trace.loop_time())
 
     async def run(self) -> tuple[Route, R]:
         plan = self._plan

@@ -314,4 +314,5 @@ def _call_for(
         first_byte_timeout=route.timeouts.first_byte,
         idle_timeout=route.timeouts.idle,
         deadline=trace.deadline,
+        clock=trace.loop_time,
     )

@@ -50,7 +50,7 @@ def has_content(chunk: JSONObject) -> bool:
 
 def account(route: Route, usage: Any, clocks: Clocks, seconds: float) -> None:
     """A served response's usage: the route's daily quota and its output throughput."""
-    if not isinstance(usage, Mapping):
+    if type(usage) is not dict and not isinstance(usage, Mapping):  # dict: no ABC check
         return
     prompt = usage.get("prompt_tokens") or 0
     completion = usage.get("completion_tokens") or 0

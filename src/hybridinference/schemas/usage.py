@@ -22,7 +22,7 @@ class Usage:
     @classmethod
     def from_openai(cls, usage: Mapping[str, Any] | None) -> Usage | None:
         """Read an OpenAI-shaped ``usage`` object; ``None`` when there is none."""
-        if not isinstance(usage, Mapping):
+        if type(usage) is not dict and not isinstance(usage, Mapping):  # dict: no ABC check
             return None
         prompt_details = usage.get("prompt_tokens_details") or {}
         completion_details = usage.get("completion_tokens_details") or {}
