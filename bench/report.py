@@ -15,6 +15,7 @@ Results = dict[str, dict[str, Rounds]]
 LABELS = {
     "direct": "mock, direct (no hop)",
     "nginx": "nginx reverse proxy",
+    "floor": "Python floor: uvicorn + the gateway's HTTP client, no gateway (bench/floor.py)",
     "gateway": "**HybridInference**",
     "durable": "HybridInference, PostgreSQL log + Redis limits",
     "litellm": "LiteLLM proxy",

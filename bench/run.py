@@ -48,6 +48,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--no-nginx", action="store_true")
     parser.add_argument(
+        "--no-floor", action="store_true", help="leave out bench/floor.py (uvicorn + client)"
+    )
+    parser.add_argument(
         "--no-durable",
         action="store_true",
         help="leave out the gateway that logs to PostgreSQL and limits keys through Redis",
@@ -90,6 +93,8 @@ def start_all(
         durable.key = targets.create_key(durable)
     if not args.no_nginx:
         procs["nginx"] = targets.start_nginx(mock.port, layout.server, workdir)
+    if not args.no_floor:
+        procs["floor"] = targets.start_floor(mock.port, layout.server, workdir)
     if not args.no_litellm:
         if not targets.LITELLM.exists():
             subprocess.run(["bash", str(ROOT / "bench" / "setup_litellm.sh")], check=True)
@@ -316,8 +321,8 @@ def main() -> None:
     memory: dict[str, float] = {}
     try:
         start_all(args, workdir, layout, procs)
-        order = [n for n in ("direct", "nginx", "gateway", "durable", "litellm") if n in procs]
-        procs = {n: procs[n] for n in order}
+        order = ["direct", "nginx", "floor", "gateway", "durable", "litellm"]
+        procs = {n: procs[n] for n in order if n in procs}
         for proc in procs.values():
             targets.wait_ready(
                 proc, scenarios.body("instant").encode(), {"Authorization": f"Bearer {proc.key}"}
@@ -326,7 +331,7 @@ def main() -> None:
         (RESULTS / "partial.json").write_text(json.dumps({"results": results}, indent=1))
         if args.profile:
             print(f"profile written to {profile(procs['gateway'], workdir, layout, 15)}")
-        for name in ("litellm", "nginx", "gateway", "durable"):
+        for name in ("litellm", "nginx", "floor", "gateway", "durable"):
             if name in procs:
                 procs.pop(name).stop()
         if "memory" in wanted:

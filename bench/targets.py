@@ -305,6 +305,15 @@ http {{
     return spawn("nginx", ["nginx", "-p", str(root), "-c", str(conf)], cpus, port, workdir)
 
 
+def start_floor(mock_port: int, cpus: str, workdir: Path) -> Proc:
+    """``bench/floor.py``: uvicorn and the gateway's HTTP client, none of the gateway."""
+    port = free_port()
+    script = Path(__file__).resolve().parent / "floor.py"
+    argv = [sys.executable, str(script), "--port", str(port)]
+    argv += ["--upstream", f"http://127.0.0.1:{mock_port}/v1"]
+    return spawn("floor", argv, cpus, port, workdir, gateway_env())
+
+
 def start_litellm(mock_port: int, cpus: str, workdir: Path) -> Proc:
     port = free_port()
     models = "\n".join(
