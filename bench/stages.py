@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import itertools
 import json
 import os
@@ -108,6 +109,13 @@ def instrument(clock: Clock) -> None:
                     clock.mark(stage)
                     return original(*args, **kwargs)
                 result = original(*args, **kwargs)
+                if inspect.isawaitable(result):  # hands back a coroutine: marked when done
+                    return _marked(result)
+                clock.mark(stage)
+                return result
+
+            async def _marked(awaitable: Any) -> Any:
+                result = await awaitable
                 clock.mark(stage)
                 return result
 

@@ -6,7 +6,7 @@ transport errors through ``http.map_transport_errors``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,11 +26,12 @@ PROBE_TIMEOUT = 5.0
 MAX_PROBE_BYTES = 16 * 1024 * 1024
 
 
-async def _post(
+def _post(
     pool: ConnectionPool, path: str, body: object, headers: bytes, call: UpstreamCall
-) -> Response:
-    """Send the request; the response once its head arrived within the first-byte time."""
-    return await pool.request(
+) -> Awaitable[Response]:
+    """Send the request; the response once its head arrived within the first-byte time
+    (the pool's coroutine itself: no frame of its own on the await chain)."""
+    return pool.request(
         b"POST",
         path,
         headers,

@@ -18,7 +18,7 @@ elapsed time as a (lower-bound) sample. Every leg is recorded on the request's t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -131,10 +131,16 @@ class Race(Generic[R]):
         delay = hedge_delay(leg.route, backup, plan.hedging, plan.slo, self._clock())
         return max(0.0, leg.loop_started + delay - self._trace.loop_time())
 
-    async def run(self) -> tuple[Route, R]:
+    def run(self) -> Awaitable[tuple[Route, R]]:
+        """The race's coroutine: legs in turn, or hedged when the plan allows it (handed
+        back, not awaited here: one frame less on the request's await chain)."""
         plan = self._plan
         if plan.hedging is None or len(plan.routes) < 2:
-            return await self._in_turn()
+            return self._in_turn()
+        return self._hedged()
+
+    async def _hedged(self) -> tuple[Route, R]:
+        plan = self._plan
         plan.budget.earn()
         hedgeable = True
         try:
