@@ -44,6 +44,7 @@ class Exchange:
             started=started,
             loop_time=loop.time,
             deadline=loop.time() + state.config.timeouts.total,
+            later=loop.call_soon,
         )
         self.principal: Principal | None = None
         self.model: str | None = None

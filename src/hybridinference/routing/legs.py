@@ -180,7 +180,7 @@ class Race(Generic[R]):
             except Exception as error:
                 await self._settle(leg, error, None)
                 continue
-            await self._settle(leg, None, result)
+            self._won(leg, result)  # the only leg: nothing to discard, nothing to await
         return self._winner
 
     async def _settle(self, leg: _Leg, error: BaseException | None, result: R | None) -> None:
@@ -191,11 +191,7 @@ class Race(Generic[R]):
                 await self._opener.discard(result)
                 self._lost(leg, now)
                 return
-            settle_ok(leg.route, now, now - leg.began)
-            self._trace.record_attempt(leg.route, None, leg.started)
-            self._winner = (leg.route, result)
-            if leg.hedge:
-                self._plan.budget.backup_wins += 1
+            self._won(leg, result, now)
             return
         if not isinstance(error, GatewayError):
             leg.route.circuit.release()
@@ -205,6 +201,16 @@ class Race(Generic[R]):
         if not error.retryable:
             raise error
         self._failures.append(FailedAttempt(leg.route.name, error))
+
+    def _won(self, leg: _Leg, result: R, now: float | None = None) -> None:
+        now = self._clock() if now is None else now
+        # the route's statistics and circuit take the success on the loop's next turn,
+        # after the answer has gone out (they are not the client's to wait for)
+        self._trace.later(settle_ok, leg.route, now, now - leg.began)
+        self._trace.record_attempt(leg.route, None, leg.started)  # the log row needs it
+        self._winner = (leg.route, result)
+        if leg.hedge:
+            self._plan.budget.backup_wins += 1
 
     def _lost(self, leg: _Leg, now: float) -> None:
         leg.route.circuit.release()

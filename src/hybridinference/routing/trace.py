@@ -18,6 +18,7 @@ class RequestTrace:
     started: float  # on ``clock``
     loop_time: Callable[[], float]  # the event loop's clock, which deadlines use
     deadline: float  # on ``loop_time``
+    later: Callable[..., object]  # runs a callback on the loop's next turn (call_soon)
     attempts: list[Attempt] = field(default_factory=list)
     route: Route | None = None
     first_token_at: float | None = None
