@@ -270,7 +270,7 @@ def render(
 ) -> str:
     sections = [
         f"Run {started}: {machine()}; {args.rounds} interleaved round(s) of {args.seconds:g} s; "
-        "gateway, nginx and LiteLLM pinned to CPU 0, load generator and mock to CPU 1.",
+        "gateway, nginx, the floor and LiteLLM pinned to CPU 0, load generator and mock to CPU 1.",
         "",
         "Saturation (non-streaming, instant upstream, wrk 64 connections):",
         "",

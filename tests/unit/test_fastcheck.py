@@ -161,8 +161,13 @@ def test_models_it_cannot_read_are_never_vouched_for() -> None:
         model_config = ConfigDict(extra="forbid")
         name: str
 
+    class Trimmed(BaseModel):
+        model_config = ConfigDict(str_min_length=2)
+        name: str
+
     assert not fast_check(Checked)({"name": "a"})
     assert not fast_check(Closed)({"name": "a"})
+    assert not fast_check(Trimmed)({"name": "a"})
     assert not fast_check(ChatCompletionRequest)(["not", "an", "object"])
 
 

@@ -52,6 +52,8 @@ EXACT: dict[Any, Check] = {
 #: leaf types → their strict-mode check
 LEAVES: dict[Any, Check] = {**EXACT, float: _number, Any: _always}
 
+#: model settings that change nothing about which inputs are valid
+HARMLESS_CONFIG = frozenset({"extra", "title", "json_schema_extra", "use_attribute_docstrings"})
 #: constraint types → a check of a value already of the right type
 CONSTRAINTS: dict[type, Callable[[Any], Check]] = {
     annotated_types.Ge: lambda c: lambda value: value >= c.ge,
@@ -160,6 +162,7 @@ class _Builder:
             or decorators.root_validators
             or decorators.model_validators
             or model.model_config.get("extra") == "forbid"
+            or not model.model_config.keys() <= HARMLESS_CONFIG  # str_min_length, ...
         ):
             return _never
         self._building.add(model)
