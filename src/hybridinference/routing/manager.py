@@ -231,7 +231,7 @@ class RoutingManager:
 
     # complete() and open_stream() hand back _run's coroutine rather than awaiting it: one
     # frame less on the request's await chain, which every wake-up of the request walks
-    # (docs/performance.md, "frames")
+    # ("Fewer frames on the request's await chain", docs/performance.md)
 
     def complete(
         self,
