@@ -321,8 +321,7 @@ def main() -> None:
     memory: dict[str, float] = {}
     try:
         start_all(args, workdir, layout, procs)
-        order = ["direct", "nginx", "floor", "gateway", "durable", "litellm"]
-        procs = {n: procs[n] for n in order if n in procs}
+        procs = {n: procs[n] for n in report.LABELS if n in procs}  # the tables' order
         for proc in procs.values():
             targets.wait_ready(
                 proc, scenarios.body("instant").encode(), {"Authorization": f"Bearer {proc.key}"}
@@ -331,9 +330,8 @@ def main() -> None:
         (RESULTS / "partial.json").write_text(json.dumps({"results": results}, indent=1))
         if args.profile:
             print(f"profile written to {profile(procs['gateway'], workdir, layout, 15)}")
-        for name in ("litellm", "nginx", "floor", "gateway", "durable"):
-            if name in procs:
-                procs.pop(name).stop()
+        for name in [n for n in procs if n != "direct"]:  # the mock serves what follows
+            procs.pop(name).stop()
         if "memory" in wanted:
             memory = run_memory(args, procs["direct"], workdir, layout)
         if "workers" in wanted:

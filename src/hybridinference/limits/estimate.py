@@ -27,9 +27,6 @@ class TokenEstimator:
     chars_per_token: float = 3.0
     default_output_tokens: int = 256
 
-    def text_tokens(self, text: str) -> int:
-        return math.ceil(len(text) / self.chars_per_token)
-
     def input_tokens(self, body: Mapping[str, Any], raw_size: int) -> int:
         """From the messages' text when there is some, else from the body's size. One pass,
         no intermediate lists: it runs before every upstream call (provider accounts)."""
@@ -41,10 +38,7 @@ class TokenEstimator:
             for message in messages:
                 if isinstance(message, dict):
                     content = message.get("content")
-                    if isinstance(content, str):  # the common case, inline
-                        tally.tokens += math.ceil(len(content) / tally.chars_per_token)
-                        tally.found = True
-                    elif content is not None:
+                    if content is not None:
                         tally.add(content)
         for field in ("prompt", "input"):
             value = body.get(field)

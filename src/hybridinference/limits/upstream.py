@@ -91,8 +91,14 @@ class AccountLimiter:
         self._expire(now)
         self._count_start(now, tokens)
 
+    def admit(self, now: float, tokens: int) -> bool:
+        """``ready`` and, when it is, ``started`` — the window expired once, not twice."""
+        if not self.ready(now, tokens):
+            return False
+        self._count_start(now, tokens)
+        return True
+
     def _count_start(self, now: float, tokens: int) -> None:
-        """``started`` once the window is known to be expired up to ``now``."""
         last = self._starts[-1] if self._starts else None
         if last is not None and now - last.first < SLICE_SECONDS:
             last.count += 1
@@ -178,11 +184,7 @@ class UpstreamLimits:
 
     def admit(self, route: str, tokens: int) -> bool:
         """Check and, when there is room, count the attempt."""
-        account, now = self.account(route), self._clock()
-        if not account.ready(now, tokens):  # ready() has expired the window up to now
-            return False
-        account._count_start(now, tokens)
-        return True
+        return self.account(route).admit(self._clock(), tokens)
 
     def release(self, route: str, error: BaseException | None, tokens: int) -> None:
         if error is None:
