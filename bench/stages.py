@@ -8,10 +8,11 @@ functions named below; prints the median microseconds between consecutive stages
 Stages: the request's last byte parsed (uvicorn) → the middleware → the key check
 begins → ends → the body is read → validated → the routing manager is called → its
 plan is made → the adapter is called → the upstream write → the upstream's first
-bytes → the first body byte written to the client; without ``--stream`` the way back in
-more detail: the upstream's first bytes → its head parsed → the adapter returns → the
-manager returns → the answer is called → its head is sent → its body. A diagnostic, not
-a benchmark: the wrappers add a few microseconds each.
+bytes → the first body bytes sent to the client → their write done (the system call
+included); without ``--stream`` the way back in more detail: the upstream's first bytes →
+its head parsed → the adapter returns → the manager returns → the answer is called → its
+head is sent → its body → written. A diagnostic, not a benchmark: the wrappers add a few
+microseconds each.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ STAGES = (
     "upstream write",
     "upstream first",
     "client first",
+    "client written",
 )
 #: the answer's way back, non-streaming only (a stream has no whole answer to wait for)
 ANSWER_STAGES = (
@@ -69,6 +71,7 @@ ANSWER_STAGES = (
     "answer call",
     "start sent",
     "client first",
+    "client written",
 )
 
 
@@ -146,8 +149,10 @@ def instrument(clock: Clock) -> None:
         if message["type"] == "http.response.body":
             clock.mark("client first")
         await original_send(self, message)
-        if message["type"] == "http.response.body" and not message.get("more_body"):
-            clock.complete()
+        if message["type"] == "http.response.body":
+            clock.mark("client written")
+            if not message.get("more_body"):
+                clock.complete()
 
     httptools_impl.RequestResponseCycle.send = send  # type: ignore[method-assign]
 
@@ -220,7 +225,7 @@ def main() -> None:
         help="stages are timed only for requests that do not overlap (one in flight at a time)",
     )
     args = parser.parse_args()
-    stages = STAGES if args.stream else STAGES[:-2] + ANSWER_STAGES
+    stages = STAGES if args.stream else STAGES[:-3] + ANSWER_STAGES
     clock = Clock(stages)
     instrument(clock)
     os.sched_setaffinity(0, {0})
