@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -17,6 +16,7 @@ import orjson
 from hybridinference.background import background_executor
 from hybridinference.errors import ConfigError
 from hybridinference.observability.alerts import StoredAlert
+from hybridinference.sqlite_file import connect_wal
 
 T = TypeVar("T")
 COLUMNS = (
@@ -107,10 +107,7 @@ class SQLiteAlertStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            if self._path != ":memory:":
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = connect_wal(self._path)
             conn.execute(_create_table("REAL"))
             conn.execute(INDEX)
             self._conn = conn

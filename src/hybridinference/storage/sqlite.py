@@ -12,7 +12,6 @@ import functools
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -21,6 +20,7 @@ from hybridinference.background import background_executor
 from hybridinference.schemas.keys import ApiKeyRecord, KeySpend
 from hybridinference.schemas.overrides import OverrideAudit, OverrideRecord
 from hybridinference.schemas.records import RequestRecord
+from hybridinference.sqlite_file import connect_wal
 from hybridinference.storage import migrations, overrides
 from hybridinference.storage.rows import (
     KEY_COLUMNS,
@@ -66,10 +66,7 @@ class SQLiteStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            if self._path != ":memory:":
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = connect_wal(self._path)
             conn.execute("PRAGMA synchronous=NORMAL")
             self._conn = conn
         return self._conn
