@@ -14,6 +14,7 @@ descriptor, connection or asyncio task behind on the gateway (counted before and
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import time
@@ -24,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hybridinference.adapters.h1 import ConnectionPool
 from tests.conftest import gateway_config, route
 from tests.e2e.helpers import HI, assert_envelope, assert_serving, closed_port_url, start_gateway
 from tests.fakes.openai_upstream import FakeOpenAIUpstream
@@ -166,6 +168,19 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def upstream_connections() -> tuple[int, int]:
+    """(open, parked) connections of every upstream pool in this process: the gateway's."""
+    pools = [o for o in gc.get_objects() if isinstance(o, ConnectionPool)]
+    return sum(p.open_connections for p in pools), sum(p.idle_connections for p in pools)
+
+
+def unpooled_fds() -> int:
+    """Descriptors besides the pooled keep-alive connections, two each in this process (the
+    gateway's end and the in-process upstream's). How many stay pooled follows how many
+    requests happened to overlap, so it is counted, not guessed at."""
+    return open_fds() - 2 * upstream_connections()[0]
+
+
 def gateway_tasks(gw: RunningGateway) -> int:
     loop = gw.server.servers[0].get_loop()
 
@@ -198,12 +213,14 @@ def settled(measure: Any, target: int, slack: int) -> int:
 
 def test_no_leaked_descriptors_connections_or_tasks(gw: RunningGateway) -> None:
     """Two sweeps after a warm one: 76 requests, 50 of them failing. A leak of even one
-    descriptor per failure would add dozens; the slack only absorbs the keep-alive pool,
-    whose size follows how many requests happened to overlap."""
-    sweep(gw, 0)  # warm: pooled keep-alive connections to the good upstream exist now
-    fds, tasks = open_fds(), gateway_tasks(gw)
+    descriptor per failure would add dozens; every upstream connection still open once the
+    requests are done must be parked in its pool for reuse, not held by a failed request."""
+    sweep(gw, 0)  # warm: first-use descriptors (pools, the log's files) exist now
+    fds, tasks = unpooled_fds(), gateway_tasks(gw)
     sweep(gw, 1)
     sweep(gw, 2)
-    assert settled(open_fds, fds, 10) <= fds + 10
+    assert settled(unpooled_fds, fds, 4) <= fds + 4
+    open_, parked = upstream_connections()
+    assert open_ == parked, f"{open_ - parked} upstream connections left open outside the pool"
     assert settled(lambda: gateway_tasks(gw), tasks, 1) <= tasks + 1
     assert_serving(gw)

@@ -490,6 +490,11 @@ class ConnectionPool:
     def open_connections(self) -> int:
         return len(self._all)
 
+    @property
+    def idle_connections(self) -> int:
+        """Open connections parked for reuse (no request on them)."""
+        return sum(1 for conn in self._idle if not conn.closed)
+
     async def aclose(self) -> None:
         self.closed = True
         self._idle.clear()
