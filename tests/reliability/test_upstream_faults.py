@@ -225,7 +225,9 @@ def test_no_leaked_descriptors_connections_or_tasks(gw: RunningGateway) -> None:
     fds, tasks = unpooled_fds(), gateway_tasks(gw)
     sweep(gw, 1)
     sweep(gw, 2)
-    assert settled(unpooled_fds, fds, 4) <= fds + 4
+    # slack: descriptors that come and go in this process whatever the gateway does (in
+    # the full suite the net count moved by up to 8); one leaked per failure would add 50
+    assert settled(unpooled_fds, fds, 10) <= fds + 10
     unparked = settled(unparked_connections, 0, 0)
     assert unparked == 0, f"{unparked} upstream connections left open outside their pool"
     assert settled(lambda: gateway_tasks(gw), tasks, 1) <= tasks + 1
