@@ -166,16 +166,18 @@ class _Builder:
         ):
             return _never
         self._building.add(model)
-        checks: dict[str, Check] = {}
-        required: list[str] = []
-        for name, info in model.model_fields.items():
-            if info.validation_alias is not None:
-                return _never
-            key = info.alias or name
-            checks[key] = self._field(info.annotation, info.metadata)
-            if info.is_required():
-                required.append(key)
-        self._building.discard(model)
+        try:
+            checks: dict[str, Check] = {}
+            required: list[str] = []
+            for name, info in model.model_fields.items():
+                if info.validation_alias is not None:
+                    return _never
+                key = info.alias or name
+                checks[key] = self._field(info.annotation, info.metadata)
+                if info.is_required():
+                    required.append(key)
+        finally:  # also on the early answer: a later field of the same model is not "itself"
+            self._building.discard(model)
         return _fields(checks, tuple(required))
 
     def _field(self, annotation: Any, metadata: list[Any]) -> Check:
