@@ -225,7 +225,8 @@ def main() -> None:
         help="stages are timed only for requests that do not overlap (one in flight at a time)",
     )
     args = parser.parse_args()
-    stages = STAGES if args.stream else STAGES[:-3] + ANSWER_STAGES
+    shared = STAGES.index(ANSWER_STAGES[0])  # the answer's way back replaces the tail
+    stages = STAGES if args.stream else STAGES[:shared] + ANSWER_STAGES
     clock = Clock(stages)
     instrument(clock)
     os.sched_setaffinity(0, {0})
